@@ -111,7 +111,10 @@ func (l *List) UnmarshalEntries(data string) error {
 			return nil, fmt.Errorf("%w: missing %s section", ErrBadEncoding, name)
 		}
 		n, err := strconv.Atoi(countText)
-		if err != nil || n < 0 || n > len(after) {
+		// Only the canonical spelling MarshalEntries writes ("12", not
+		// "+12" or "012") is accepted, so a decoded list encodes back to
+		// the same bytes.
+		if err != nil || n < 0 || n > len(after) || strconv.Itoa(n) != countText {
 			return nil, fmt.Errorf("%w: bad %s count", ErrBadEncoding, name)
 		}
 		out := make([]string, n)
@@ -141,19 +144,34 @@ func (l *List) UnmarshalEntries(data string) error {
 	if rest != "" {
 		return fmt.Errorf("%w: trailing data", ErrBadEncoding)
 	}
+	// Decode everything before touching l, so that a corrupt encoding
+	// leaves the list as it was.
+	sums := make([][32]byte, len(hashes))
+	for i, h := range hashes {
+		if len(h) != 64 || !isLowerHex(h) {
+			return fmt.Errorf("%w: bad hash", ErrBadEncoding)
+		}
+		if _, err := hex.Decode(sums[i][:], []byte(h)); err != nil {
+			return fmt.Errorf("%w: bad hash", ErrBadEncoding)
+		}
+	}
 	l.Domains = domains
 	l.URLs = make([]URLKey, len(urls))
 	for i, u := range urls {
 		l.URLs[i] = URLKey(u)
 	}
-	l.Hashes = make([][32]byte, len(hashes))
-	for i, h := range hashes {
-		if len(h) != 64 {
-			return fmt.Errorf("%w: bad hash", ErrBadEncoding)
-		}
-		if _, err := hex.Decode(l.Hashes[i][:], []byte(h)); err != nil {
-			return fmt.Errorf("%w: bad hash", ErrBadEncoding)
+	l.Hashes = sums
+	return nil
+}
+
+// isLowerHex reports whether s holds only the lower-case hex digits that
+// MarshalEntries writes.
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
 		}
 	}
-	return nil
+	return true
 }

@@ -125,11 +125,7 @@ func (m *Matcher) Bytes() int { return m.domains.Bytes() }
 // exact host only ("host" and "host/").
 func (m *Matcher) MatchHost(host string, out *Matches) {
 	if len(m.hashes) > 0 {
-		m.matchHashes(host, out)
-		var buf [MaxHostLen + 1]byte
-		n := copy(buf[:], host)
-		buf[n] = '/'
-		m.matchHashBytes(buf[:n+1], out)
+		m.matchHostHashes(host, out)
 	}
 	var buf [8]Hit
 	for _, h := range m.domains.Lookup(host, buf[:0]) {
@@ -145,7 +141,12 @@ func (m *Matcher) MatchURL(k URLKey, out *Matches) {
 	host := k.Host()
 	if len(m.hashes) > 0 {
 		s := string(k)
-		m.matchHashes(host, out)
+		if k.Port() != "" {
+			// Host-level entries ("host/") hold on every port.
+			m.matchHostHashes(host, out)
+		} else {
+			m.matchHashes(host, out) // "host/" comes with the prefixes below
+		}
 		m.matchHashes(s, out)
 		if i := strings.IndexByte(s, '?'); i >= 0 {
 			m.matchHashes(s[:i], out)
@@ -184,6 +185,29 @@ func (m *Matcher) MatchURL(k URLKey, out *Matches) {
 		}
 		suffix = suffix[i+1:]
 	}
+}
+
+// matchHostHashes checks hashed entries for the bare host and for "host/"
+// as NormalizeURL writes it (IPv6 literals in brackets).
+func (m *Matcher) matchHostHashes(host string, out *Matches) {
+	m.matchHashes(host, out)
+	// A longer host is not normalised and has no URL key to match.
+	if len(host) > MaxHostLen {
+		return
+	}
+	var buf [MaxHostLen + 3]byte
+	n := 0
+	if strings.IndexByte(host, ':') >= 0 {
+		buf[n] = '['
+		n++
+		n += copy(buf[n:], host)
+		buf[n] = ']'
+		n++
+	} else {
+		n += copy(buf[n:], host)
+	}
+	buf[n] = '/'
+	m.matchHashBytes(buf[:n+1], out)
 }
 
 func (m *Matcher) matchHashes(s string, out *Matches) {

@@ -89,6 +89,9 @@ func isCanonicalASCIIHost(h string) bool {
 		c := h[i]
 		switch {
 		case c >= 'a' && c <= 'z', c == '-', c == '_':
+			if c == '-' && label == 0 {
+				return false // a label may not start with '-'
+			}
 			digitsOnlyLast = false
 			label++
 		case c >= '0' && c <= '9':
@@ -291,7 +294,7 @@ func NormalizeURL(raw string) (URLKey, error) {
 	}
 	if port != "" {
 		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
+		if err != nil || !allDigits(port) || n < 1 || n > 65535 {
 			return "", fmt.Errorf("%w: bad port %q", ErrBadURL, port)
 		}
 		if n == 80 || n == 443 {

@@ -179,7 +179,7 @@ func (c *Collector) Parse(r io.Reader, file string, format Format) error {
 		}
 		if len(line) > 0 || err == nil {
 			lineNo++
-			if tooLong || len(line) > MaxLineLen {
+			if tooLong || contentLen(line) > MaxLineLen {
 				c.Report.Lines++
 				c.Report.problem(Problem{File: file, Line: lineNo, Err: ErrLineTooLong, Redacted: c.Redact})
 			} else {
@@ -193,6 +193,19 @@ func (c *Collector) Parse(r io.Reader, file string, format Format) error {
 			return fmt.Errorf("read %s: %w", file, err)
 		}
 	}
+}
+
+// contentLen returns the length of a line without its LF or CRLF end, so
+// that a line of exactly MaxLineLen bytes is accepted whatever its ending.
+func contentLen(line []byte) int {
+	n := len(line)
+	if n > 0 && line[n-1] == '\n' {
+		n--
+		if n > 0 && line[n-1] == '\r' {
+			n--
+		}
+	}
+	return n
 }
 
 func (c *Collector) parseLine(raw []byte, file string, lineNo int, format Format) {
@@ -297,7 +310,7 @@ func (c *Collector) hostsLine(line []byte) error {
 	}
 	var bad error
 	for _, name := range fields[1:] {
-		if hostsNames[strings.ToLower(name)] {
+		if hostsNames[strings.TrimSuffix(strings.ToLower(name), ".")] {
 			continue
 		}
 		h, err := NormalizeHost(name)

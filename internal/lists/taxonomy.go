@@ -74,7 +74,7 @@ func ParseTaxonomy(data []byte) (*Taxonomy, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("taxonomy: %w", err)
 	}
-	t := &Taxonomy{Categories: f.Categories, byID: map[string]int{}, mappings: f.Mappings}
+	t := &Taxonomy{Categories: f.Categories, byID: map[string]int{}, mappings: map[string]map[string][]string{}}
 	var errs []error
 	for i, c := range f.Categories {
 		if c.ID == "" {
@@ -97,7 +97,17 @@ func ParseTaxonomy(data []byte) (*Taxonomy, error) {
 		t.byID[c.ID] = i
 	}
 	for src, m := range f.Mappings {
+		// Map looks names up in lower case; store them so.
+		lsrc := strings.ToLower(src)
+		if t.mappings[lsrc] == nil {
+			t.mappings[lsrc] = map[string][]string{}
+		}
 		for sc, cats := range m {
+			lsc := strings.ToLower(sc)
+			if _, dup := t.mappings[lsrc][lsc]; dup {
+				errs = append(errs, fmt.Errorf("mappings.%s.%s: duplicate mapping (names are not case-sensitive)", src, sc))
+			}
+			t.mappings[lsrc][lsc] = cats
 			if len(cats) == 0 {
 				errs = append(errs, fmt.Errorf("mappings.%s.%s: no categories", src, sc))
 			}
