@@ -282,11 +282,14 @@ func (s *Store) resolveInfo(ctx context.Context, opts ReaderOptions) (lists.Info
 	if len(info.Categories) == 0 {
 		return info, fmt.Errorf("list %s is new: say which category it is with --category (see `warden lists categories`)", id)
 	}
+	if src, name, ok := strings.Cut(id, "/"); ok && info.SourceCategory == "" {
+		if info.Source == "" {
+			info.Source = src
+		}
+		info.SourceCategory = name
+	}
 	if info.Source == "" {
 		info.Source = "local"
-		if src, name, ok := strings.Cut(id, "/"); ok {
-			info.Source, info.SourceCategory = src, name
-		}
 	}
 	return info, nil
 }

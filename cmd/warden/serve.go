@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/warden-schools/warden/internal/app"
+)
+
+// stringsFlag collects a repeatable flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+func (c *cli) initCmd(ctx context.Context, args []string) error {
+	var co common
+	fs := c.flags("init", &co)
+	demo := fs.Bool("demo", false, "seed the demonstration school (the data folder must be empty)")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErr("unexpected argument %q", rest[0])
+	}
+	a, err := c.openApp(ctx, &co)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	res, err := a.Init(ctx, *demo, true)
+	if err != nil {
+		return err
+	}
+	if err := a.Reload(ctx); err != nil {
+		return err
+	}
+	cfg, _ := co.loadConfig()
+	snap := a.Snapshot()
+	switch {
+	case res.Seeded:
+		fmt.Fprintf(c.stdout, "Created %s with the demonstration school (policy version %d, %d groups, %d listed domains).\n",
+			cfg.DataDir, snap.Version(), len(snap.Groups()), snap.Lists().Domains())
+	case res.Fresh:
+		fmt.Fprintf(c.stdout, "Created %s (policy version %d).\n", cfg.DataDir, snap.Version())
+	default:
+		fmt.Fprintf(c.stdout, "%s is up to date (policy version %d).\n", cfg.DataDir, snap.Version())
+	}
+	for _, d := range res.Defaults {
+		fmt.Fprintf(c.stdout, "  added %s\n", d)
+	}
+	fmt.Fprintf(c.stdout, "Next: warden serve --data %s\n", cfg.DataDir)
+	return nil
+}
+
+func (c *cli) serveCmd(ctx context.Context, args []string) error {
+	var co common
+	fs := c.flags("serve", &co)
+	demo := fs.Bool("demo", false, "seed the demonstration school when the data folder is empty")
+	httpAddr := fs.String("http-addr", "", "web listener HOST:PORT (block page, console, health); default 127.0.0.1:8080")
+	dnsAddr := fs.String("dns-addr", "", "DNS listener HOST:PORT")
+	proxyAddr := fs.String("proxy-addr", "", "web proxy listener HOST:PORT")
+	allowLoopback := fs.Bool("proxy-allow-loopback", false, "let the proxy reach loopback destinations (tests and benchmarks only)")
+	var upstreams stringsFlag
+	fs.Var(&upstreams, "upstream", "upstream DNS resolver HOST:PORT (repeatable; overrides the configuration)")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErr("unexpected argument %q", rest[0])
+	}
+	cfg, err := co.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		cfg.Listen.HTTP = *httpAddr
+	}
+	if *dnsAddr != "" {
+		cfg.Listen.DNS = *dnsAddr
+	}
+	if *proxyAddr != "" {
+		cfg.Listen.Proxy = *proxyAddr
+	}
+	if len(upstreams) > 0 {
+		cfg.Upstreams = upstreams
+	}
+	cfg.ProxyAllowLoopback = cfg.ProxyAllowLoopback || *allowLoopback
+	cfg.Demo = cfg.Demo || *demo
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	hopts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	if cfg.Log.Format == "json" {
+		log = slog.New(slog.NewJSONHandler(c.stderr, hopts))
+	} else {
+		log = slog.New(slog.NewTextHandler(c.stderr, hopts))
+	}
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Now: c.now})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	res, err := a.Init(ctx, cfg.Demo, false)
+	if err != nil {
+		return err
+	}
+	if res.Seeded {
+		log.Info("demo_school_seeded", "data", cfg.DataDir)
+	}
+	if err := a.Reload(ctx); err != nil {
+		return err
+	}
+	return a.Serve(ctx, func(addr string) {
+		fmt.Fprintf(c.stdout, "Warden is running: http://%s/healthz (data %s, pid %d). Stop with Ctrl-C.\n", addr, cfg.DataDir, os.Getpid())
+	})
+}

@@ -1,0 +1,150 @@
+// Package config holds Warden's bootstrap configuration: where the data
+// lives, which database, which addresses to listen on, upstream resolvers
+// and logging. It is read from an optional YAML file and then flags;
+// unknown keys are rejected, defaults live in Default, and Validate
+// reports every problem with its field path before anything starts.
+// Policy, lists and people are not configuration: they live in the store.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the bootstrap configuration.
+type Config struct {
+	// DataDir holds the database and everything else Warden writes.
+	DataDir string `yaml:"data_dir"`
+	// Database says which store to use.
+	Database Database `yaml:"database"`
+	// Listen holds the listener addresses; empty disables a listener.
+	Listen Listen `yaml:"listen"`
+	// Upstreams are the DNS resolvers allowed queries are forwarded to.
+	Upstreams []string `yaml:"upstreams"`
+	// ProxyAllowLoopback lets the proxy reach loopback destinations; for
+	// tests and benchmarks only.
+	ProxyAllowLoopback bool `yaml:"proxy_allow_loopback"`
+	// Log sets logging.
+	Log Log `yaml:"log"`
+	// Demo seeds the demonstration school into an empty data folder.
+	Demo bool `yaml:"demo"`
+}
+
+// Database selects the store.
+type Database struct {
+	// Engine is "sqlite" (default) or "postgres".
+	Engine string `yaml:"engine"`
+	// Path is the SQLite file; default DATA_DIR/warden.db.
+	Path string `yaml:"path"`
+}
+
+// Listen holds listener addresses (HOST:PORT).
+type Listen struct {
+	HTTP  string `yaml:"http"`
+	DNS   string `yaml:"dns"`
+	Proxy string `yaml:"proxy"`
+}
+
+// Log sets the log level ("debug", "info", "warn", "error") and format
+// ("text" or "json").
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		DataDir:  "./warden-data",
+		Database: Database{Engine: "sqlite"},
+		Listen:   Listen{HTTP: "127.0.0.1:8080"},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// DatabasePath returns the SQLite file path.
+func (c Config) DatabasePath() string {
+	if c.Database.Path != "" {
+		return c.Database.Path
+	}
+	return filepath.Join(c.DataDir, "warden.db")
+}
+
+// Validate checks the configuration and returns every problem found,
+// each with its field path.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	switch c.Database.Engine {
+	case "sqlite", "":
+	case "postgres":
+		errs = append(errs, errors.New("database.engine: postgres is not available in this build yet; use sqlite"))
+	default:
+		errs = append(errs, fmt.Errorf("database.engine: %q is not sqlite or postgres", c.Database.Engine))
+	}
+	for name, addr := range map[string]string{"listen.http": c.Listen.HTTP, "listen.dns": c.Listen.DNS, "listen.proxy": c.Listen.Proxy} {
+		if addr == "" {
+			continue
+		}
+		if err := checkHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	for i, u := range c.Upstreams {
+		if err := checkHostPort(u); err != nil {
+			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT: %w", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port %q", addr, port)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host %q", addr, host)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "warden.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	cfg, err := Load(write(t, "data_dir: /srv/warden\nlisten:\n  http: 0.0.0.0:8080\n  dns: :53\nupstreams: [192.0.2.53:53]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/srv/warden" || cfg.Listen.DNS != ":53" || cfg.Listen.HTTP != "0.0.0.0:8080" || len(cfg.Upstreams) != 1 {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if cfg.Log.Level != "info" {
+		t.Errorf("default log level lost: %q", cfg.Log.Level)
+	}
+	if cfg.DatabasePath() != "/srv/warden/warden.db" {
+		t.Errorf("database path = %q", cfg.DatabasePath())
+	}
+}
+
+func TestLoadEmptyFile(t *testing.T) {
+	cfg, err := Load(write(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != Default().DataDir {
+		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestLoadRejectsUnknownKeys(t *testing.T) {
+	_, err := Load(write(t, "data_dir: x\nlisten:\n  htp: :8080\n"))
+	if err == nil || !strings.Contains(err.Error(), "htp") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	cfg := Default()
+	cfg.DataDir = ""
+	cfg.Listen.DNS = "53"
+	cfg.Upstreams = []string{"192.0.2.1:53", "nope"}
+	cfg.Log.Level = "loud"
+	cfg.Database.Engine = "mysql"
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"data_dir", "listen.dns", "upstreams[1]", "log.level", "database.engine"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "upstreams[0]") {
+		t.Errorf("good upstream reported: %v", err)
+	}
+}
