@@ -33,7 +33,8 @@ Usage:
   warden lists   categories | show [ID] | add ID ENTRY... | remove ID ENTRY... | delete ID
   warden people  import [--kind pupil|staff|parent|visitor] [--deactivate-missing] FILE.csv
   warden people  list [--kind KIND] [--group ID] [--search TEXT]
-  warden groups  list
+  warden groups  list | add ID [--mode M] [--safe-search S] [--like GROUP] | set ID CATEGORY=ACTION...
+  warden groups  members [list | add GROUP --kind K [--years R-2] [--role TEXT] | remove N | clear]
   warden devices list
   warden zones   list
   warden version

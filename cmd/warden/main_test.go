@@ -341,3 +341,37 @@ func TestServeReloadsChanges(t *testing.T) {
 		t.Fatalf("serve did not stop cleanly: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestNewSchoolSetUp sets up a school without the demo: groups,
+// membership rules, a people import, and a decision for a pupil.
+func TestNewSchoolSetUp(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustWarden(t, "init", "--data", data)
+	mustWarden(t, "groups", "add", "--data", data, "infants", "--mode", "approved", "--education-first")
+	mustWarden(t, "groups", "add", "--data", data, "juniors", "--education-first")
+	mustWarden(t, "groups", "set", "--data", data, "juniors", "streaming=block", "games=alert")
+	mustWarden(t, "groups", "members", "add", "--data", data, "infants", "--kind", "pupil", "--years", "N-2")
+	r := mustWarden(t, "groups", "members", "add", "--data", data, "juniors", "--kind", "pupil", "--years", "3-6")
+	if !regexp.MustCompile(`2\s+pupil Year 3 to Year 6\s+juniors`).MatchString(r.stdout) {
+		t.Errorf("members output:\n%s", r.stdout)
+	}
+	r = mustWarden(t, "people", "import", "--data", data, "testdata/pupils.csv")
+	if !strings.Contains(r.stdout, "infants") || !strings.Contains(r.stdout, "juniors") {
+		t.Errorf("import did not place pupils by rule:\n%s", r.stdout)
+	}
+	mustWarden(t, "lists", "import", "--data", data, "--category", "games", "--name", "local/games", "testdata/extra-gambling.txt")
+	r = warden(t, "check", "--data", data, "--group", "juniors", "--json", "local-casino.example")
+	var j checkJSON
+	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.Action != "allow" || !j.Alert || j.Category != "games" {
+		t.Errorf("games=alert for juniors: %+v", j)
+	}
+	if r := warden(t, "groups", "set", "--data", data, "juniors", "child-abuse=allow"); r.code == 0 {
+		t.Error("a mandatory category was set to allow")
+	}
+	if r := warden(t, "groups", "members", "add", "--data", data, "nowhere", "--kind", "staff"); r.code == 0 {
+		t.Error("a membership rule for a missing group was accepted")
+	}
+}

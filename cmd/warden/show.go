@@ -14,13 +14,10 @@ func listOnly(name string, args []string) error {
 	return nil
 }
 
-func (c *cli) groupsCmd(ctx context.Context, args []string) error {
-	if err := listOnly("groups", args); err != nil {
-		return err
-	}
+func (c *cli) groupsList(ctx context.Context, args []string) error {
 	var co common
 	fs := c.flags("groups list", &co)
-	if _, err := parse(fs, args[1:]); err != nil {
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	a, err := c.openLoaded(ctx, &co)
