@@ -19,7 +19,6 @@ import (
 	_ "time/tzdata" // school time zones must load even where the system has no tzdata
 
 	"github.com/warden-schools/warden/internal/app"
-	"github.com/warden-schools/warden/internal/config"
 )
 
 const usage = `warden: online safety for schools — filtering, monitoring and records.
@@ -149,18 +148,8 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // loadConfig reads the configuration file, if any, and applies --data.
-func (co *common) loadConfig() (config.Config, error) {
-	cfg := config.Default()
-	if co.config != "" {
-		var err error
-		if cfg, err = config.Load(co.config); err != nil {
-			return cfg, err
-		}
-	}
-	if co.data != "" {
-		cfg.DataDir = co.data
-	}
-	return cfg, cfg.Validate()
+func (co *common) loadConfig() (app.Config, error) {
+	return app.LoadConfig(co.config, co.data)
 }
 
 // openApp opens the store for a command-line tool (quiet logging).
