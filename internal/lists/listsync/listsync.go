@@ -298,6 +298,7 @@ func (s *Store) resolveInfo(ctx context.Context, opts ReaderOptions) (lists.Info
 func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label, actor string) (ImportResult, error) {
 	var res ImportResult
 	var ls []*lists.List
+	var malformed []int // by list in ls
 	for _, sc := range cats {
 		res.Report.Merge(sc.Collector.Report)
 		mapped, ok := s.tax.Map("ut1", sc.Name)
@@ -313,14 +314,15 @@ func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label,
 			Info:    lists.Info{ID: "ut1/" + sc.Name, Source: "ut1", SourceCategory: sc.Name, Categories: mapped},
 			Domains: sc.Collector.Domains, URLs: sc.Collector.URLs, Hashes: sc.Collector.Hashes,
 		})
+		malformed = append(malformed, sc.Collector.Report.Malformed)
 	}
 	if len(ls) == 0 {
 		return res, fmt.Errorf("import %s: %w in any mapped category", label, ErrEmpty)
 	}
 	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		changed := 0
-		for _, l := range ls {
-			lr, err := s.save(ctx, tx, l, string(lists.FormatUT1), label, 0, actor)
+		for i, l := range ls {
+			lr, err := s.save(ctx, tx, l, string(lists.FormatUT1), label, malformed[i], actor)
 			if err != nil {
 				return err
 			}
@@ -342,31 +344,34 @@ func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label,
 	return res, nil
 }
 
-// save writes a new version of l unless its entries are unchanged, and
-// prunes old versions.
+// save writes a new version of l unless its entries and categories are
+// unchanged, and prunes old versions.
 func (s *Store) save(ctx context.Context, tx *store.Tx, l *lists.List, format, origin string, malformed int, actor string) (ListResult, error) {
 	data := l.MarshalEntries()
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
 	lr := ListResult{ID: l.ID, Categories: l.Categories, Domains: len(l.Domains), URLs: len(l.URLs), Hashes: len(l.Hashes)}
 	now := store.Millis(s.now())
+	cats := strings.Join(l.Categories, " ")
 	var version int
+	var currentCats string
 	var current sql.NullString
-	err := tx.QueryRowContext(ctx, tx.Rebind(`SELECT l.version, v.sha256 FROM lists l
-		LEFT JOIN list_versions v ON v.list_id = l.id AND v.version = l.version WHERE l.id = ?`), l.ID).Scan(&version, &current)
+	err := tx.QueryRowContext(ctx, tx.Rebind(`SELECT l.version, l.categories, v.sha256 FROM lists l
+		LEFT JOIN list_versions v ON v.list_id = l.id AND v.version = l.version WHERE l.id = ?`), l.ID).Scan(&version, &currentCats, &current)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		version = 0
 	case err != nil:
 		return lr, fmt.Errorf("read list %s: %w", l.ID, err)
 	}
-	if current.Valid && current.String == digest {
+	// A list moved to other categories with the same entries is a change
+	// too: the categories in force must be the ones just asked for.
+	if current.Valid && current.String == digest && currentCats == cats {
 		lr.Version = version
 		return lr, nil
 	}
 	version++
 	lr.Version, lr.Changed = version, true
-	cats := strings.Join(l.Categories, " ")
 	if version == 1 {
 		_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO lists (id, source, source_category, categories, mandatory, format, origin, enabled, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?)`),
@@ -473,31 +478,41 @@ func (s *Store) Summary(ctx context.Context, id string) (Summary, error) { retur
 // Fingerprint identifies the set of list versions in force; it changes
 // exactly when Load would return something different.
 func (s *Store) Fingerprint(ctx context.Context) (string, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, version, enabled FROM lists ORDER BY id")
+	rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.version, l.source, l.source_category, l.categories, l.mandatory, v.sha256
+		FROM lists l JOIN list_versions v ON v.list_id = l.id AND v.version = l.version
+		WHERE l.enabled ORDER BY l.id`)
 	if err != nil {
 		return "", fmt.Errorf("list fingerprint: %w", err)
 	}
 	defer rows.Close()
 	var b strings.Builder
 	for rows.Next() {
-		var id string
+		var info lists.Info
 		var version int
-		var enabled bool
-		if err := rows.Scan(&id, &version, &enabled); err != nil {
+		var cats, sum string
+		if err := rows.Scan(&info.ID, &version, &info.Source, &info.SourceCategory, &cats, &info.Mandatory, &sum); err != nil {
 			return "", fmt.Errorf("list fingerprint: %w", err)
 		}
-		if enabled {
-			fmt.Fprintf(&b, "%s@%d;", id, version)
-		}
+		info.Categories = strings.Fields(cats)
+		writeFingerprint(&b, info, version, sum)
 	}
 	return b.String(), rows.Err()
+}
+
+// writeFingerprint adds one list to a fingerprint: its id and version,
+// and a digest of its description and entries, because a list deleted and
+// imported again starts again at version 1.
+func writeFingerprint(b *strings.Builder, info lists.Info, version int, entriesSHA256 string) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%t\x00%s", info.Source, info.SourceCategory, strings.Join(info.Categories, " "), info.Mandatory, entriesSHA256)
+	fmt.Fprintf(b, "%s@%d:%x;", info.ID, version, h.Sum(nil)[:8])
 }
 
 // Load returns every enabled list with its entries in force, and the
 // fingerprint of what it read. A list whose stored entries fail to decode
 // is reported as an error (the caller keeps its previous lists).
 func (s *Store) Load(ctx context.Context) ([]*lists.List, string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.source, l.source_category, l.categories, l.mandatory, l.version, v.data
+	rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.source, l.source_category, l.categories, l.mandatory, l.version, v.sha256, v.data
 		FROM lists l JOIN list_versions v ON v.list_id = l.id AND v.version = l.version
 		WHERE l.enabled ORDER BY l.id`)
 	if err != nil {
@@ -510,8 +525,9 @@ func (s *Store) Load(ctx context.Context) ([]*lists.List, string, error) {
 		l := &lists.List{}
 		var cats string
 		var version int
+		var sum string
 		var data []byte
-		if err := rows.Scan(&l.ID, &l.Source, &l.SourceCategory, &cats, &l.Mandatory, &version, &data); err != nil {
+		if err := rows.Scan(&l.ID, &l.Source, &l.SourceCategory, &cats, &l.Mandatory, &version, &sum, &data); err != nil {
 			return nil, "", fmt.Errorf("load lists: %w", err)
 		}
 		l.Categories = strings.Fields(cats)
@@ -519,7 +535,7 @@ func (s *Store) Load(ctx context.Context) ([]*lists.List, string, error) {
 			return nil, "", fmt.Errorf("load list %s version %d: %w", l.ID, version, err)
 		}
 		out = append(out, l)
-		fmt.Fprintf(&fp, "%s@%d;", l.ID, version)
+		writeFingerprint(&fp, l.Info, version, sum)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("load lists: %w", err)
