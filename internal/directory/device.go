@@ -253,7 +253,7 @@ func (d *Directory) AddDevice(ctx context.Context, actor string, dev Device) (in
 		if err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("add device %q", dev.Name))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("add device %q", dev.Name))
 		return err
 	})
 	if err != nil {
@@ -298,7 +298,7 @@ func (d *Directory) UpdateDevice(ctx context.Context, actor string, dev Device) 
 		if err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("update device %q", dev.Name))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("update device %q", dev.Name))
 		return err
 	})
 	if err != nil {
@@ -318,7 +318,7 @@ func (d *Directory) DeleteDevice(ctx context.Context, actor string, id int64) er
 		if _, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM devices WHERE id = ?"), id); err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("delete device %q", dev.Name))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("delete device %q", dev.Name))
 		return err
 	})
 	if err != nil {

@@ -55,7 +55,7 @@ func (d *Directory) LinkGuardian(ctx context.Context, actor string, parentID, pu
 		if err := upsertGuardian(ctx, tx, parentID, pupilID, rel); err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("link parent %d to pupil %d", parentID, pupilID))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("link parent %d to pupil %d", parentID, pupilID))
 		return err
 	})
 	if err != nil {

@@ -92,7 +92,7 @@ func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, file string, opt
 		if res.Created+res.Updated+res.Deactivated > 0 {
 			summary := fmt.Sprintf("import %s: %d created, %d updated, %d deactivated", sourceName(file),
 				res.Created, res.Updated, res.Deactivated)
-			if res.Revision, err = store.AddRevision(ctx, tx, opts.Actor, summary); err != nil {
+			if res.Revision, err = store.AddRevision(ctx, tx, d.now(), opts.Actor, summary); err != nil {
 				return err
 			}
 		}

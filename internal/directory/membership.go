@@ -164,7 +164,7 @@ func (d *Directory) SetMembershipRules(ctx context.Context, actor string, rules 
 		if err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("set %d membership rules; %d people moved group", len(rules), moved))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("set %d membership rules; %d people moved group", len(rules), moved))
 		return err
 	})
 	if err != nil {

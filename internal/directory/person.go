@@ -449,7 +449,7 @@ func (d *Directory) AddPerson(ctx context.Context, actor string, p Person) (int6
 		if err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("add %s %d", p.Kind, id))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("add %s %d", p.Kind, id))
 		return err
 	})
 	if err != nil {
@@ -488,7 +488,7 @@ func (d *Directory) SetPersonGroup(ctx context.Context, actor string, id int64, 
 			nullString(p.GroupID), p.GroupManual, store.Millis(d.now()), id); err != nil {
 			return err
 		}
-		_, err = store.AddRevision(ctx, tx, actor, summary)
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, summary)
 		return err
 	})
 	if err != nil {
@@ -516,7 +516,7 @@ func (d *Directory) SetPersonActive(ctx context.Context, actor string, id int64,
 		if active {
 			verb = "reactivate"
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("%s %s %d", verb, p.Kind, id))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("%s %s %d", verb, p.Kind, id))
 		return err
 	})
 	if err != nil {

@@ -142,7 +142,7 @@ func (d *Directory) PutZone(ctx context.Context, actor string, z Zone) error {
 				return fmt.Errorf("write zone network %s: %w", p, err)
 			}
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("put zone %s", z.ID))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("put zone %s", z.ID))
 		return err
 	})
 	if err != nil {
@@ -225,7 +225,7 @@ func (d *Directory) DeleteZone(ctx context.Context, actor, id string) error {
 		if n == 0 {
 			return store.ErrNotFound
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("delete zone %s", id))
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("delete zone %s", id))
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {

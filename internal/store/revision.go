@@ -7,12 +7,12 @@ import (
 )
 
 // AddRevision records a change to policy, lists, people or devices and
-// returns the new policy version. Call it inside the transaction that
+// returns the new policy version; at comes from the caller's clock. Call it inside the transaction that
 // makes the change, so the version moves exactly when the change lands.
-func AddRevision(ctx context.Context, q Querier, actor, summary string) (int64, error) {
+func AddRevision(ctx context.Context, q Querier, at time.Time, actor, summary string) (int64, error) {
 	var id int64
 	err := q.QueryRowContext(ctx, q.Rebind("INSERT INTO revisions (at, actor, summary) VALUES (?, ?, ?) RETURNING id"),
-		Millis(time.Now()), actor, summary).Scan(&id)
+		Millis(at), actor, summary).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add revision: %w", err)
 	}

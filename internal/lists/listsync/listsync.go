@@ -101,8 +101,8 @@ type ImportResult struct {
 	Skipped []string
 	// Report counts malformed lines across all files read.
 	Report lists.Report
-	// PolicyVersion is the policy version after the import (unchanged if
-	// nothing changed).
+	// PolicyVersion is the policy version the import made, 0 if it
+	// changed nothing.
 	PolicyVersion int64
 }
 
@@ -179,7 +179,7 @@ func defaultID(path string) string {
 		}
 		return '-'
 	}, base)
-	return "local/" + strings.Trim(base, "-.")
+	return "local/" + strings.Trim(base, "-._")
 }
 
 // ReaderOptions describes a single-list import from a reader.
@@ -227,7 +227,7 @@ func (s *Store) ImportReader(ctx context.Context, r io.Reader, label string, opt
 		}
 		res.Lists = append(res.Lists, lr)
 		if lr.Changed {
-			res.PolicyVersion, err = store.AddRevision(ctx, tx, opts.Actor, fmt.Sprintf("list %s updated from %s (version %d)", l.ID, filepath.Base(label), lr.Version))
+			res.PolicyVersion, err = store.AddRevision(ctx, tx, s.now(), opts.Actor, fmt.Sprintf("list %s updated from %s (version %d)", l.ID, filepath.Base(label), lr.Version))
 		}
 		return err
 	})
@@ -335,7 +335,7 @@ func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label,
 			return nil
 		}
 		var err error
-		res.PolicyVersion, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("UT1 set imported from %s (%d lists changed)", filepath.Base(label), changed))
+		res.PolicyVersion, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("UT1 set imported from %s (%d lists changed)", filepath.Base(label), changed))
 		return err
 	})
 	if err != nil {
@@ -627,7 +627,7 @@ func (s *Store) Edit(ctx context.Context, actor, id string, add, remove []string
 		if len(remove) > 0 {
 			parts = append(parts, "removed "+strings.Join(remove, ", "))
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("list %s: %s", id, strings.Join(parts, "; ")))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("list %s: %s", id, strings.Join(parts, "; ")))
 		return err
 	})
 	if err != nil {
@@ -650,7 +650,7 @@ func (s *Store) Delete(ctx context.Context, actor, id string) error {
 		if _, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM lists WHERE id = ?"), id); err != nil {
 			return fmt.Errorf("delete list %s: %w", id, err)
 		}
-		_, err := store.AddRevision(ctx, tx, actor, "list "+id+" removed")
+		_, err := store.AddRevision(ctx, tx, s.now(), actor, "list "+id+" removed")
 		return err
 	})
 }

@@ -254,7 +254,7 @@ func (s *Store) SetSetting(ctx context.Context, actor, key, value string) error 
 		if err != nil {
 			return fmt.Errorf("set %s: %w", key, err)
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("setting %s = %q", key, value))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("setting %s = %q", key, value))
 		return err
 	})
 }
@@ -294,6 +294,9 @@ func (s *Store) PutGroup(ctx context.Context, actor string, spec GroupSpec) erro
 	if spec.Name == "" {
 		spec.Name = spec.ID
 	}
+	if spec.Mode > policy.ModeApproved || spec.SafeSearch > policy.SafeSearchStrict || spec.DefaultAction > policy.Block {
+		return fmt.Errorf("group %s: bad mode, safe search level or default action", spec.ID)
+	}
 	for c, a := range spec.Categories {
 		cat, ok := s.tax.Category(c)
 		if !ok {
@@ -326,7 +329,7 @@ func (s *Store) PutGroup(ctx context.Context, actor string, spec GroupSpec) erro
 				}
 			}
 		}
-		_, err = store.AddRevision(ctx, tx, actor, "group "+spec.ID+" saved")
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, "group "+spec.ID+" saved")
 		return err
 	})
 }
@@ -349,7 +352,7 @@ func (s *Store) SetCategoryAction(ctx context.Context, actor, groupID, category 
 		if err != nil {
 			return fmt.Errorf("set %s for %s: %w", category, groupID, err)
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("group %s: %s -> %s", groupID, category, a))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %s", groupID, category, a))
 		return err
 	})
 }
@@ -385,7 +388,7 @@ func (s *Store) AddException(ctx context.Context, actor, groupID string, e polic
 		if scope == "" {
 			scope = "all groups"
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("%s exception %s for %s", e.Action, pattern, scope))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("%s exception %s for %s", e.Action, pattern, scope))
 		return err
 	})
 	return id, err
@@ -423,7 +426,7 @@ func (s *Store) RemoveException(ctx context.Context, actor string, id int64) err
 		if err != nil {
 			return fmt.Errorf("remove exception %d: %w", id, err)
 		}
-		_, err = store.AddRevision(ctx, tx, actor, "exception "+pattern+" removed")
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, "exception "+pattern+" removed")
 		return err
 	})
 }
@@ -472,10 +475,12 @@ func (s *Store) AddRule(ctx context.Context, actor, groupID string, r RuleSpec) 
 			return 0, fmt.Errorf("rule %q: %s is always blocked", r.Name, c)
 		}
 	}
-	for _, d := range pr.Domains {
-		if _, err := lists.NormalizeHost(d); err != nil {
+	for i, d := range pr.Domains {
+		h, err := lists.NormalizeHost(d)
+		if err != nil {
 			return 0, fmt.Errorf("rule %q: domain %q: %w", r.Name, d, err)
 		}
+		pr.Domains[i] = h
 	}
 	// Store the schedule in its canonical form.
 	if !pr.Schedule.Always() {
@@ -501,7 +506,7 @@ func (s *Store) AddRule(ctx context.Context, actor, groupID string, r RuleSpec) 
 		if err != nil {
 			return fmt.Errorf("add rule: %w", err)
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("group %s: rule %q added", groupID, r.Name))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: rule %q added", groupID, r.Name))
 		return err
 	})
 	return id, err
@@ -518,7 +523,7 @@ func (s *Store) RemoveRule(ctx context.Context, actor string, id int64) error {
 		if err != nil {
 			return fmt.Errorf("remove rule %d: %w", id, err)
 		}
-		_, err = store.AddRevision(ctx, tx, actor, fmt.Sprintf("rule %q removed", name))
+		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("rule %q removed", name))
 		return err
 	})
 }
