@@ -91,16 +91,12 @@ func (c *cli) groupsAdd(ctx context.Context, args []string) error {
 
 // groupsSet changes category actions: CATEGORY=allow|alert|block.
 func (c *cli) groupsSet(ctx context.Context, args []string) error {
-	var co common
-	fs := c.flags("groups set", &co)
-	rest, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) < 2 {
-		return usageErr("groups set: give a group id and CATEGORY=ACTION pairs, e.g. games=allow")
-	}
-	a, err := c.openApp(ctx, &co)
+	a, rest, err := c.simple(ctx, "groups set", args, func(rest []string) error {
+		if len(rest) < 2 {
+			return usageErr("groups set: give a group id and CATEGORY=ACTION pairs, e.g. games=allow")
+		}
+		return nil
+	}, false)
 	if err != nil {
 		return err
 	}

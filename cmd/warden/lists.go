@@ -115,16 +115,12 @@ func (c *cli) listsCategories(args []string) error {
 }
 
 func (c *cli) listsShow(ctx context.Context, args []string) error {
-	var co common
-	fs := c.flags("lists show", &co)
-	rest, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 1 {
-		return usageErr("lists show: give at most one list id")
-	}
-	a, err := c.openApp(ctx, &co)
+	a, rest, err := c.simple(ctx, "lists show", args, func(rest []string) error {
+		if len(rest) > 1 {
+			return usageErr("lists show: give at most one list id")
+		}
+		return nil
+	}, false)
 	if err != nil {
 		return err
 	}
@@ -172,16 +168,12 @@ func (c *cli) listsShow(ctx context.Context, args []string) error {
 }
 
 func (c *cli) listsEdit(ctx context.Context, verb string, args []string) error {
-	var co common
-	fs := c.flags("lists "+verb, &co)
-	rest, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) < 2 {
-		return usageErr("lists %s: give a list id and at least one entry", verb)
-	}
-	a, err := c.openApp(ctx, &co)
+	a, rest, err := c.simple(ctx, "lists "+verb, args, func(rest []string) error {
+		if len(rest) < 2 {
+			return usageErr("lists %s: give a list id and at least one entry", verb)
+		}
+		return nil
+	}, false)
 	if err != nil {
 		return err
 	}
@@ -205,16 +197,12 @@ func (c *cli) listsEdit(ctx context.Context, verb string, args []string) error {
 }
 
 func (c *cli) listsDelete(ctx context.Context, args []string) error {
-	var co common
-	fs := c.flags("lists delete", &co)
-	rest, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return usageErr("lists delete: give one list id")
-	}
-	a, err := c.openApp(ctx, &co)
+	a, rest, err := c.simple(ctx, "lists delete", args, func(rest []string) error {
+		if len(rest) != 1 {
+			return usageErr("lists delete: give one list id")
+		}
+		return nil
+	}, false)
 	if err != nil {
 		return err
 	}

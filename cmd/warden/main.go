@@ -180,6 +180,37 @@ func (c *cli) openLoaded(ctx context.Context, co *common) (*app.App, error) {
 	return a, nil
 }
 
+// simple parses a command that takes only the common flags, checks its
+// arguments with check (before anything is opened, so a wrongly called
+// command creates nothing), and opens the store, with the policy built if
+// loaded is set.
+func (c *cli) simple(ctx context.Context, name string, args []string, check func(rest []string) error, loaded bool) (*app.App, []string, error) {
+	var co common
+	fs := c.flags(name, &co)
+	rest, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := check(rest); err != nil {
+		return nil, nil, err
+	}
+	var a *app.App
+	if loaded {
+		a, err = c.openLoaded(ctx, &co)
+	} else {
+		a, err = c.openApp(ctx, &co)
+	}
+	return a, rest, err
+}
+
+// noArgs accepts no positional arguments.
+func noArgs(rest []string) error {
+	if len(rest) > 0 {
+		return usageErr("unexpected argument %q", rest[0])
+	}
+	return nil
+}
+
 // actor names the person running a command, for change records.
 func actor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {

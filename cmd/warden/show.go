@@ -15,12 +15,7 @@ func listOnly(name string, args []string) error {
 }
 
 func (c *cli) groupsList(ctx context.Context, args []string) error {
-	var co common
-	fs := c.flags("groups list", &co)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := c.openLoaded(ctx, &co)
+	a, _, err := c.simple(ctx, "groups list", args, noArgs, true)
 	if err != nil {
 		return err
 	}
@@ -46,12 +41,7 @@ func (c *cli) devicesCmd(ctx context.Context, args []string) error {
 	if err := listOnly("devices", args); err != nil {
 		return err
 	}
-	var co common
-	fs := c.flags("devices list", &co)
-	if _, err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	a, err := c.openApp(ctx, &co)
+	a, _, err := c.simple(ctx, "devices list", args[1:], noArgs, false)
 	if err != nil {
 		return err
 	}
@@ -86,12 +76,7 @@ func (c *cli) zonesCmd(ctx context.Context, args []string) error {
 	if err := listOnly("zones", args); err != nil {
 		return err
 	}
-	var co common
-	fs := c.flags("zones list", &co)
-	if _, err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	a, err := c.openApp(ctx, &co)
+	a, _, err := c.simple(ctx, "zones list", args[1:], noArgs, false)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/store"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // testNow is the fixed clock of the tests.
@@ -21,15 +22,7 @@ var testGroups = []string{"early-years-ks1", "key-stage-2", "staff", "visitors"}
 // with the test groups and returns a Directory over it.
 func newTestDirectory(t testing.TB) (*Directory, *store.DB) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "warden.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := wardentest.OpenStore(t)
 	for _, g := range testGroups {
 		if _, err := db.Exec(`INSERT INTO groups (id, name, mode, safe_search, default_action, created_at, updated_at)
 			VALUES (?, ?, 'filter', 'strict', 'allow', 0, 0)`, g, g); err != nil {
@@ -105,14 +98,8 @@ func snapshot(t *testing.T, db *store.DB) dbState {
 	return s
 }
 
-func revision(t *testing.T, db *store.DB) int64 {
-	t.Helper()
-	rev, err := store.CurrentRevision(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rev
-}
+// revision returns the current policy version.
+func revision(t testing.TB, db *store.DB) int64 { return wardentest.Revision(t, db) }
 
 // personByUPN finds an imported pupil.
 func personByUPN(t *testing.T, d *Directory, upn string) Person {

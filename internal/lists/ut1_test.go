@@ -3,7 +3,6 @@ package lists_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"io/fs"
 	"os"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/warden-schools/warden/internal/lists"
+	"github.com/warden-schools/warden/internal/lists/liststest"
 )
 
 // ut1Summary renders a UT1 result as category -> "domains | urls".
@@ -220,67 +220,28 @@ func TestReadUT1Sample(t *testing.T) {
 	}
 }
 
-type tarEntry struct {
-	name     string
-	typeflag byte
-	data     []byte
-	link     string
-}
-
-func buildTar(t *testing.T, entries []tarEntry, compress bool) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	var zw *gzip.Writer
-	tw := tar.NewWriter(&b)
-	if compress {
-		zw = gzip.NewWriter(&b)
-		tw = tar.NewWriter(zw)
-	}
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Typeflag: e.typeflag, Size: int64(len(e.data)), Linkname: e.link, Mode: 0o644}
-		if e.typeflag == tar.TypeDir {
-			h.Mode = 0o755
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(e.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if zw != nil {
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.Bytes()
-}
-
 func TestReadUT1Tar(t *testing.T) {
-	entries := []tarEntry{
-		{name: "blacklists/", typeflag: tar.TypeDir},
-		{name: "blacklists/global_usage", typeflag: tar.TypeReg, data: []byte("NAME: adult\n")},
-		{name: "blacklists/gambling/", typeflag: tar.TypeDir},
-		{name: "blacklists/gambling/domains", typeflag: tar.TypeReg, data: []byte("bet.example\ncasino.example\n")},
-		{name: "blacklists/gambling/urls", typeflag: tar.TypeReg, data: []byte("example.com/poker\n")},
-		{name: "blacklists/gambling/usage", typeflag: tar.TypeReg, data: []byte("black\n")},
-		{name: "blacklists/adult/", typeflag: tar.TypeDir},
-		{name: "blacklists/adult/domains.0", typeflag: tar.TypeReg, data: []byte("a.example\n")},
-		{name: "blacklists/adult/domains.1.gz", typeflag: tar.TypeReg, data: gzipBytes(t, "b.example\n")},
-		{name: "blacklists/adult/urls", typeflag: tar.TypeReg, data: []byte("c.example/x\nd.example/\n")},
-		{name: "blacklists/adult/expressions", typeflag: tar.TypeReg, data: []byte("(porn)\n")},
-		{name: "./blacklists/games/domains.gz", typeflag: tar.TypeReg, data: gzipBytes(t, "play.example\n")},
-		{name: "./blacklists/games/urls", typeflag: tar.TypeReg, data: []byte("games.example/flash\n")},
-		{name: "blacklists/social_networks/domains", typeflag: tar.TypeReg, data: []byte("social.example\n")},
+	entries := []liststest.TarEntry{
+		{Name: "blacklists/", Type: tar.TypeDir},
+		{Name: "blacklists/global_usage", Type: tar.TypeReg, Body: []byte("NAME: adult\n")},
+		{Name: "blacklists/gambling/", Type: tar.TypeDir},
+		{Name: "blacklists/gambling/domains", Type: tar.TypeReg, Body: []byte("bet.example\ncasino.example\n")},
+		{Name: "blacklists/gambling/urls", Type: tar.TypeReg, Body: []byte("example.com/poker\n")},
+		{Name: "blacklists/gambling/usage", Type: tar.TypeReg, Body: []byte("black\n")},
+		{Name: "blacklists/adult/", Type: tar.TypeDir},
+		{Name: "blacklists/adult/domains.0", Type: tar.TypeReg, Body: []byte("a.example\n")},
+		{Name: "blacklists/adult/domains.1.gz", Type: tar.TypeReg, Body: gzipBytes(t, "b.example\n")},
+		{Name: "blacklists/adult/urls", Type: tar.TypeReg, Body: []byte("c.example/x\nd.example/\n")},
+		{Name: "blacklists/adult/expressions", Type: tar.TypeReg, Body: []byte("(porn)\n")},
+		{Name: "./blacklists/games/domains.gz", Type: tar.TypeReg, Body: gzipBytes(t, "play.example\n")},
+		{Name: "./blacklists/games/urls", Type: tar.TypeReg, Body: []byte("games.example/flash\n")},
+		{Name: "blacklists/social_networks/domains", Type: tar.TypeReg, Body: []byte("social.example\n")},
 		// Aliases: a symbolic link to a folder and one to a file, and a
 		// hard link; none is read.
-		{name: "blacklists/porn", typeflag: tar.TypeSymlink, link: "adult"},
-		{name: "blacklists/drugs/domains", typeflag: tar.TypeSymlink, link: "../gambling/domains"},
-		{name: "blacklists/violence/domains", typeflag: tar.TypeLink, link: "blacklists/gambling/domains"},
-		{name: "domains", typeflag: tar.TypeReg, data: []byte("toplevel.example\n")},
+		{Name: "blacklists/porn", Type: tar.TypeSymlink, Link: "adult"},
+		{Name: "blacklists/drugs/domains", Type: tar.TypeSymlink, Link: "../gambling/domains"},
+		{Name: "blacklists/violence/domains", Type: tar.TypeLink, Link: "blacklists/gambling/domains"},
+		{Name: "domains", Type: tar.TypeReg, Body: []byte("toplevel.example\n")},
 	}
 	for _, compress := range []bool{true, false} {
 		name := "tar"
@@ -288,7 +249,7 @@ func TestReadUT1Tar(t *testing.T) {
 			name = "tar.gz"
 		}
 		t.Run(name, func(t *testing.T) {
-			cats, err := lists.ReadUT1Tar(bytes.NewReader(buildTar(t, entries, compress)), "blacklists."+name)
+			cats, err := lists.ReadUT1Tar(bytes.NewReader(liststest.Tar(t, entries, compress)), "blacklists."+name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,8 +259,8 @@ func TestReadUT1Tar(t *testing.T) {
 }
 
 func TestReadUT1TarProblems(t *testing.T) {
-	data := buildTar(t, []tarEntry{
-		{name: "blacklists/gambling/domains", typeflag: tar.TypeReg, data: []byte("ok.example\nbad..example\n")},
+	data := liststest.Tar(t, []liststest.TarEntry{
+		{Name: "blacklists/gambling/domains", Type: tar.TypeReg, Body: []byte("ok.example\nbad..example\n")},
 	}, true)
 	cats, err := lists.ReadUT1Tar(bytes.NewReader(data), "ut1.tar.gz")
 	if err != nil {
@@ -312,10 +273,10 @@ func TestReadUT1TarProblems(t *testing.T) {
 }
 
 func TestReadUT1TarErrors(t *testing.T) {
-	good := buildTar(t, []tarEntry{{name: "a/domains", typeflag: tar.TypeReg, data: []byte("a.example\n")}}, true)
+	good := liststest.Tar(t, []liststest.TarEntry{{Name: "a/domains", Type: tar.TypeReg, Body: []byte("a.example\n")}}, true)
 	tests := map[string][]byte{
-		"empty archive":   buildTar(t, nil, true),
-		"only folders":    buildTar(t, []tarEntry{{name: "a/", typeflag: tar.TypeDir}}, false),
+		"empty archive":   liststest.Tar(t, nil, true),
+		"only folders":    liststest.Tar(t, []liststest.TarEntry{{Name: "a/", Type: tar.TypeDir}}, false),
 		"truncated":       good[:len(good)/2],
 		"bad gzip header": {0x1f, 0x8b, 1, 2, 3},
 		"not a tar":       []byte("this is not an archive at all, just some text that is long enough" + strings.Repeat(".", 600)),

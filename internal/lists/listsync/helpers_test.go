@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/lists"
+	"github.com/warden-schools/warden/internal/lists/liststest"
 	"github.com/warden-schools/warden/internal/store"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // testNow is the fixed clock of the tests.
@@ -26,27 +27,12 @@ var testNow = time.Date(2026, 9, 3, 8, 30, 0, 0, time.UTC)
 // returns a Store over it with the default taxonomy.
 func newTestStore(t *testing.T) (*Store, *store.DB) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "warden.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := wardentest.OpenStore(t)
 	return New(db, lists.DefaultTaxonomy(), func() time.Time { return testNow }), db
 }
 
 // revision returns the current policy version.
-func revision(t *testing.T, db *store.DB) int64 {
-	t.Helper()
-	v, err := store.CurrentRevision(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func revision(t testing.TB, db *store.DB) int64 { return wardentest.Revision(t, db) }
 
 // mustImport imports opts and fails the test on error.
 func mustImport(t *testing.T, s *Store, opts ImportOptions) ImportResult {
@@ -194,60 +180,13 @@ func readFixture(t *testing.T, name string) string {
 	return string(b)
 }
 
-// tarEntry is one entry of a test archive: a file (Body), a folder (Dir)
-// or a symbolic link (Link).
-type tarEntry struct {
-	Name string
-	Body []byte
-	Dir  bool
-	Link string
-}
-
-func buildTar(t *testing.T, entries []tarEntry, compress bool) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	var w io.Writer = &b
-	var zw *gzip.Writer
-	if compress {
-		zw = gzip.NewWriter(&b)
-		w = zw
-	}
-	tw := tar.NewWriter(w)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.Name, Mode: 0o644, Size: int64(len(e.Body)), Typeflag: tar.TypeReg, ModTime: testNow}
-		switch {
-		case e.Dir:
-			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
-		case e.Link != "":
-			h.Typeflag, h.Linkname, h.Mode, h.Size = tar.TypeSymlink, e.Link, 0o777, 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write(e.Body); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if zw != nil {
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.Bytes()
-}
-
 // ut1Entries packs testdata/ut1 as UT1's blacklists.tar.gz does: "./"
 // names, folder entries, one gzipped file, and aliases as symbolic links
 // (a folder alias, drugs -> drogue, and a file alias), which must be
 // skipped.
-func ut1Entries(t *testing.T) []tarEntry {
+func ut1Entries(t *testing.T) []liststest.TarEntry {
 	t.Helper()
-	var out []tarEntry
+	var out []liststest.TarEntry
 	root := filepath.Join("testdata", "ut1")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -259,7 +198,7 @@ func ut1Entries(t *testing.T) []tarEntry {
 		}
 		name := "./" + filepath.ToSlash(rel)
 		if d.IsDir() {
-			out = append(out, tarEntry{Name: name + "/", Dir: true})
+			out = append(out, liststest.TarEntry{Name: name + "/", Type: tar.TypeDir})
 			return nil
 		}
 		body, err := os.ReadFile(p)
@@ -267,19 +206,19 @@ func ut1Entries(t *testing.T) []tarEntry {
 			return err
 		}
 		if strings.HasSuffix(name, "agressif/domains") {
-			out = append(out, tarEntry{Name: name + ".gz", Body: gzipBytes(t, string(body))})
+			out = append(out, liststest.TarEntry{Name: name + ".gz", Body: gzipBytes(t, string(body))})
 			return nil
 		}
-		out = append(out, tarEntry{Name: name, Body: body})
+		out = append(out, liststest.TarEntry{Name: name, Body: body})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return append(out,
-		tarEntry{Name: "./blacklists/drugs", Link: "drogue"},
-		tarEntry{Name: "./blacklists/porn/", Dir: true},
-		tarEntry{Name: "./blacklists/porn/domains", Link: "../agressif/domains"},
+		liststest.TarEntry{Name: "./blacklists/drugs", Type: tar.TypeSymlink, Link: "drogue"},
+		liststest.TarEntry{Name: "./blacklists/porn/", Type: tar.TypeDir},
+		liststest.TarEntry{Name: "./blacklists/porn/domains", Type: tar.TypeSymlink, Link: "../agressif/domains"},
 	)
 }
 

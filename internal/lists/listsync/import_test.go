@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/warden-schools/warden/internal/lists"
+	"github.com/warden-schools/warden/internal/lists/liststest"
 	"github.com/warden-schools/warden/internal/store"
 )
 
@@ -50,21 +51,21 @@ func TestImportUT1(t *testing.T) {
 		{
 			name: "tar.gz archive",
 			build: func(t *testing.T) (string, string) {
-				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), buildTar(t, ut1Entries(t), true))
+				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), liststest.Tar(t, ut1Entries(t), true))
 				return p, p + ":blacklists/games/domains"
 			},
 		},
 		{
 			name: "tgz archive",
 			build: func(t *testing.T) (string, string) {
-				p := writeFile(t, filepath.Join(t.TempDir(), "ut1.tgz"), buildTar(t, ut1Entries(t), true))
+				p := writeFile(t, filepath.Join(t.TempDir(), "ut1.tgz"), liststest.Tar(t, ut1Entries(t), true))
 				return p, p + ":blacklists/games/domains"
 			},
 		},
 		{
 			name: "uncompressed tar archive",
 			build: func(t *testing.T) (string, string) {
-				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar"), buildTar(t, ut1Entries(t), false))
+				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar"), liststest.Tar(t, ut1Entries(t), false))
 				return p, p + ":blacklists/games/domains"
 			},
 		},
@@ -135,7 +136,7 @@ func TestImportUT1Unchanged(t *testing.T) {
 	mustImport(t, s, ImportOptions{Path: filepath.Join("testdata", "ut1")})
 	before := snapshot(t, s, db)
 
-	archive := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), buildTar(t, ut1Entries(t), true))
+	archive := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), liststest.Tar(t, ut1Entries(t), true))
 	reordered := copyUT1(t)
 	writeFile(t, filepath.Join(reordered, "blacklists/games/domains"), []byte("arcade.example\nplay.example\nplay.example\n"))
 	for _, path := range []string{filepath.Join("testdata", "ut1"), archive, reordered} {
@@ -435,8 +436,8 @@ func TestImportUnreadableKeepsLastGood(t *testing.T) {
 		{
 			name: "truncated UT1 archive",
 			opts: func(t *testing.T) ImportOptions {
-				entries := append(ut1Entries(t), tarEntry{Name: "./blacklists/drogue/domains.1", Body: []byte(strings.Repeat("x.example\n", 5000))})
-				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), truncated(buildTar(t, entries, true)))
+				entries := append(ut1Entries(t), liststest.TarEntry{Name: "./blacklists/drogue/domains.1", Body: []byte(strings.Repeat("x.example\n", 5000))})
+				p := writeFile(t, filepath.Join(t.TempDir(), "blacklists.tar.gz"), truncated(liststest.Tar(t, entries, true)))
 				return ImportOptions{Path: p}
 			},
 			wantErr: "blacklists.tar.gz",

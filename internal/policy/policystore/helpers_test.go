@@ -2,7 +2,6 @@ package policystore
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 	_ "time/tzdata" // time zones without relying on the host's zoneinfo
@@ -10,6 +9,7 @@ import (
 	"github.com/warden-schools/warden/internal/lists"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/store"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // testNow is the fixed clock of the tests.
@@ -19,15 +19,7 @@ var testNow = time.Date(2026, 9, 3, 8, 30, 0, 0, time.UTC)
 // one zone, and returns a Store over it with the default taxonomy.
 func newTestStore(t *testing.T) (*Store, *store.DB) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "warden.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := wardentest.OpenStore(t)
 	for _, z := range []string{"staff-room", "library"} {
 		if _, err := db.Exec("INSERT INTO zones (id, name, created_at, updated_at) VALUES (?, ?, 0, 0)", z, z); err != nil {
 			t.Fatal(err)
@@ -37,14 +29,7 @@ func newTestStore(t *testing.T) (*Store, *store.DB) {
 }
 
 // revision returns the current policy version.
-func revision(t *testing.T, db *store.DB) int64 {
-	t.Helper()
-	v, err := store.CurrentRevision(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func revision(t testing.TB, db *store.DB) int64 { return wardentest.Revision(t, db) }
 
 // revisions runs do and checks that it added exactly want revisions.
 func revisions(t *testing.T, db *store.DB, want int64, do func() error) error {
