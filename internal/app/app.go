@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,9 +164,16 @@ func (a *App) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rebuilt := matcher != a.listsMatcher
 	a.snap.Store(snap)
 	a.ident.Store(ident)
 	a.listsFP, a.listsMatcher, a.loadedRev = fp, matcher, pol.Version
+	if rebuilt {
+		// Reading and compiling the lists leaves a large heap of
+		// temporaries; hand it back to the system now rather than keep
+		// the filter's resident memory at its peak.
+		debug.FreeOSMemory()
+	}
 	a.log.Info("policy_loaded", "version", pol.Version, "groups", len(pol.Groups), "lists", len(matcher.Lists()),
 		"domains", matcher.Domains(), "took_ms", time.Since(start).Milliseconds())
 	return nil

@@ -144,6 +144,12 @@ type IndexBuilder struct {
 
 // NewIndexBuilder returns a builder sized for about capacity names.
 func NewIndexBuilder(capacity int) *IndexBuilder {
+	return NewIndexBuilderSized(capacity, capacity*16)
+}
+
+// NewIndexBuilderSized returns a builder sized for about capacity names
+// of nameBytes bytes in all, so that building allocates the arena once.
+func NewIndexBuilderSized(capacity, nameBytes int) *IndexBuilder {
 	if capacity < 8 {
 		capacity = 8
 	}
@@ -151,7 +157,7 @@ func NewIndexBuilder(capacity int) *IndexBuilder {
 	b.ix.seed = maphash.MakeSeed()
 	b.ix.sets = [][]uint16{nil}
 	b.ix.slots = make([]uint64, slotsFor(capacity))
-	b.ix.arena = make([]byte, 0, capacity*16)
+	b.ix.arena = make([]byte, 0, nameBytes+3*capacity)
 	return b
 }
 

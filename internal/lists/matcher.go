@@ -69,9 +69,12 @@ func Compile(ls []*List) (*Matcher, error) {
 	ordered := make([]*List, len(ls))
 	copy(ordered, ls)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Mandatory && !ordered[j].Mandatory })
-	total := 0
+	total, nameBytes := 0, 0
 	for _, l := range ordered {
 		total += len(l.Domains)
+		for _, d := range l.Domains {
+			nameBytes += len(d)
+		}
 	}
 	m := &Matcher{
 		infos:  make([]Info, len(ordered)),
@@ -79,7 +82,7 @@ func Compile(ls []*List) (*Matcher, error) {
 		hashes: map[[32]byte][]uint16{},
 		counts: make([]int, len(ordered)),
 	}
-	b := NewIndexBuilder(total)
+	b := NewIndexBuilderSized(total, nameBytes)
 	for i, l := range ordered {
 		m.infos[i] = l.Info
 		m.counts[i] = l.Len()
