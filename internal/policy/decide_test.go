@@ -224,7 +224,6 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideAlert(t *testing.T) {
-	snap := testSnapshot(t)
 	tax := lists.DefaultTaxonomy()
 	m, _ := lists.Compile([]*lists.List{mustList(t, "ut1/drogue", "ut1", "drogue", []string{"drugs"}, false, "drugs.example")})
 	s2, err := Compile(Config{Taxonomy: tax, Lists: m, Groups: []Group{{ID: "g", Categories: map[string]Action{"drugs": Alert}}}})
@@ -238,7 +237,6 @@ func TestDecideAlert(t *testing.T) {
 	if !strings.Contains(d.Reason, "alert") {
 		t.Errorf("reason %q does not mention the alert", d.Reason)
 	}
-	_ = snap
 }
 
 func TestReasonsNameSource(t *testing.T) {

@@ -457,13 +457,7 @@ func (s *Snapshot) compileRule(g Group, r Rule) (compiledRule, error) {
 	if len(errs) > 0 {
 		return cr, errors.Join(errs...)
 	}
-	var what []string
-	for _, c := range r.Categories {
-		what = append(what, c)
-	}
-	for _, d := range r.Domains {
-		what = append(what, d)
-	}
+	what := append(slices.Clone(r.Categories), r.Domains...)
 	target := "every site"
 	if len(what) > 0 {
 		target = strings.Join(what, ", ")
