@@ -3,6 +3,7 @@ module github.com/warden-schools/warden
 go 1.26.8
 
 require (
+	github.com/miekg/dns v1.1.73
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/net v0.62.0
 	modernc.org/sqlite v1.62.0

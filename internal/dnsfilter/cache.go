@@ -1,0 +1,253 @@
+package dnsfilter
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultCacheEntries bounds the cache unless configured.
+const DefaultCacheEntries = 100_000
+
+// Cache limits: answers are kept for their TTL within these bounds;
+// negative answers (NXDOMAIN, no data) for their SOA minimum (RFC 2308).
+const (
+	maxPositiveTTL = 24 * time.Hour
+	maxNegativeTTL = time.Hour
+	// prefetchShare: a popular entry is refreshed when less than this
+	// share of its TTL is left.
+	prefetchShare = 10
+	// prefetchHits is how many hits make an entry popular.
+	prefetchHits = 3
+)
+
+const cacheShards = 32
+
+// cache holds upstream answers by question, shared by every group (the
+// policy is applied before it). It sits in the chain above the forwarder.
+type cache struct {
+	chained
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+	perMax int
+
+	hits, misses, prefetches atomic.Uint64
+}
+
+type cacheShard struct {
+	mu      sync.Mutex
+	entries map[cacheKey]*cacheEntry
+}
+
+type cacheKey struct {
+	name  string
+	qtype uint16
+	flags uint8 // DO and CD bits of the query
+}
+
+type cacheEntry struct {
+	msg         *dns.Msg
+	stored      time.Time
+	expires     time.Time
+	ttl         time.Duration
+	hits        int
+	prefetching bool
+}
+
+func newCache(entries int, now func() time.Time) *cache {
+	if entries <= 0 {
+		entries = DefaultCacheEntries
+	}
+	c := &cache{now: now, seed: maphash.MakeSeed(), perMax: entries/cacheShards + 1}
+	for i := range c.shards {
+		c.shards[i].entries = map[cacheKey]*cacheEntry{}
+	}
+	return c
+}
+
+func keyOf(m *dns.Msg) cacheKey {
+	q := m.Question[0]
+	k := cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype}
+	if opt := m.IsEdns0(); opt != nil && opt.Do() {
+		k.flags |= 1
+	}
+	if m.CheckingDisabled {
+		k.flags |= 2
+	}
+	return k
+}
+
+func (c *cache) shard(k cacheKey) *cacheShard {
+	return &c.shards[maphash.String(c.seed, k.name)%cacheShards]
+}
+
+func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
+	if req.Msg.Question[0].Qclass != dns.ClassINET {
+		return c.next.Resolve(ctx, req)
+	}
+	k := keyOf(req.Msg)
+	sh := c.shard(k)
+	now := c.now()
+	sh.mu.Lock()
+	e := sh.entries[k]
+	if e != nil && now.Before(e.expires) {
+		e.hits++
+		left := e.expires.Sub(now)
+		prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < e.ttl
+		if prefetch {
+			e.prefetching = true
+		}
+		m := e.msg.Copy()
+		elapsed := uint32(now.Sub(e.stored) / time.Second)
+		sh.mu.Unlock()
+		c.hits.Add(1)
+		if prefetch {
+			c.prefetch(req, k)
+		}
+		ageTTLs(m, elapsed)
+		m.Id = req.Msg.Id
+		req.Upstream = "cache"
+		return m, nil
+	}
+	if e != nil {
+		delete(sh.entries, k)
+	}
+	sh.mu.Unlock()
+	c.misses.Add(1)
+	ans, err := c.next.Resolve(ctx, req)
+	if err == nil {
+		c.store(k, ans, now)
+	}
+	return ans, err
+}
+
+// prefetch refreshes a popular entry in the background before it expires,
+// so that busy names never miss.
+func (c *cache) prefetch(req *Request, k cacheKey) {
+	c.prefetches.Add(1)
+	q := req.Msg.Copy()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r := &Request{Msg: q, Client: req.Client, Protocol: req.Protocol, Start: c.now()}
+		ans, err := c.next.Resolve(ctx, r)
+		if err == nil {
+			c.store(k, ans, c.now())
+			return
+		}
+		sh := c.shard(k)
+		sh.mu.Lock()
+		if e := sh.entries[k]; e != nil {
+			e.prefetching = false
+		}
+		sh.mu.Unlock()
+	}()
+}
+
+// store keeps an answer for its TTL, if it may be cached at all.
+func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
+	ttl, ok := cacheTTL(m)
+	if !ok || ttl <= 0 {
+		return
+	}
+	e := &cacheEntry{msg: m.Copy(), stored: now, expires: now.Add(ttl), ttl: ttl}
+	sh := c.shard(k)
+	sh.mu.Lock()
+	if len(sh.entries) >= c.perMax {
+		c.evict(sh, now)
+	}
+	sh.entries[k] = e
+	sh.mu.Unlock()
+}
+
+// evict makes room in a full shard: expired entries first, else a few
+// arbitrary ones (map order is random).
+func (c *cache) evict(sh *cacheShard, now time.Time) {
+	removed := 0
+	for k, e := range sh.entries {
+		if !now.Before(e.expires) {
+			delete(sh.entries, k)
+			removed++
+		}
+		if removed >= 16 {
+			return
+		}
+	}
+	for k := range sh.entries {
+		delete(sh.entries, k)
+		removed++
+		if removed >= 16 {
+			return
+		}
+	}
+}
+
+// cacheTTL returns how long an answer may be kept: the smallest TTL of
+// its records for a positive answer; for NXDOMAIN or an empty answer, the
+// SOA's TTL or minimum, whichever is less (RFC 2308). Server failures and
+// refusals are not cached.
+func cacheTTL(m *dns.Msg) (time.Duration, bool) {
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	default:
+		return 0, false
+	}
+	if m.Truncated {
+		return 0, false
+	}
+	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 {
+		min := uint32(1<<32 - 1)
+		for _, rr := range m.Answer {
+			if ttl := rr.Header().Ttl; ttl < min {
+				min = ttl
+			}
+		}
+		return clamp(time.Duration(min)*time.Second, maxPositiveTTL), true
+	}
+	for _, rr := range m.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			ttl := soa.Hdr.Ttl
+			if soa.Minttl < ttl {
+				ttl = soa.Minttl
+			}
+			return clamp(time.Duration(ttl)*time.Second, maxNegativeTTL), true
+		}
+	}
+	// A negative answer without an SOA: keep it briefly.
+	return 30 * time.Second, true
+}
+
+func clamp(d, max time.Duration) time.Duration {
+	if d > max {
+		return max
+	}
+	return d
+}
+
+// ageTTLs lowers every TTL by the seconds an answer has been cached.
+func ageTTLs(m *dns.Msg, elapsed uint32) {
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == dns.TypeOPT {
+				continue
+			}
+			if h.Ttl > elapsed {
+				h.Ttl -= elapsed
+			} else {
+				h.Ttl = 0
+			}
+		}
+	}
+}
+
+// Stats returns cache hits, misses and prefetches so far.
+func (c *cache) Stats() (hits, misses, prefetches uint64) {
+	return c.hits.Load(), c.misses.Load(), c.prefetches.Load()
+}

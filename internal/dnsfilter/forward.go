@@ -1,0 +1,222 @@
+package dnsfilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// upstreamUDPSize is the EDNS buffer size offered to upstreams (the DNS
+// flag day 2020 value, which avoids IP fragmentation).
+const upstreamUDPSize = 1232
+
+// Health: after failThreshold failures in a row an upstream is rested for
+// a back-off that doubles up to maxBackoff; it is still tried, last, if
+// every other upstream fails too.
+const (
+	failThreshold = 3
+	maxBackoff    = 30 * time.Second
+)
+
+// ErrNoUpstream is returned when no upstream could answer.
+var ErrNoUpstream = errors.New("no upstream resolver answered")
+
+type upstream struct {
+	addr      string
+	tcpOnly   bool
+	udp, tcp  *dns.Client
+	fails     atomic.Int32
+	downUntil atomic.Int64 // Unix nanoseconds
+	answered  atomic.Uint64
+	failed    atomic.Uint64
+}
+
+// parseUpstream reads "HOST:PORT" (UDP, with TCP for truncated answers)
+// or "tcp://HOST:PORT".
+func parseUpstream(s string, timeout time.Duration) (*upstream, error) {
+	u := &upstream{}
+	addr := s
+	switch {
+	case strings.HasPrefix(s, "udp://"):
+		addr = strings.TrimPrefix(s, "udp://")
+	case strings.HasPrefix(s, "tcp://"):
+		addr, u.tcpOnly = strings.TrimPrefix(s, "tcp://"), true
+	case strings.Contains(s, "://"):
+		return nil, fmt.Errorf("upstream %q: only plain DNS upstreams (HOST:PORT or tcp://HOST:PORT) are supported so far", s)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("upstream %q: want HOST:PORT", s)
+	}
+	u.addr = net.JoinHostPort(host, port)
+	u.udp = &dns.Client{Net: "udp", Timeout: timeout, UDPSize: upstreamUDPSize}
+	u.tcp = &dns.Client{Net: "tcp", Timeout: timeout}
+	return u, nil
+}
+
+type route struct {
+	suffix string // "school.internal"
+	ups    []*upstream
+}
+
+// forwarder is the last stage: it asks upstream resolvers.
+type forwarder struct {
+	chained
+	ups     []*upstream
+	routes  []route // longest suffix first
+	timeout time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+func newForwarder(upstreams []string, conditional map[string][]string, timeout time.Duration, log *slog.Logger, now func() time.Time) (*forwarder, error) {
+	f := &forwarder{timeout: timeout, log: log, now: now}
+	for _, s := range upstreams {
+		u, err := parseUpstream(s, timeout)
+		if err != nil {
+			return nil, err
+		}
+		f.ups = append(f.ups, u)
+	}
+	for domain, servers := range conditional {
+		d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+		if d == "" || len(servers) == 0 {
+			return nil, fmt.Errorf("conditional forwarding for %q: need a domain and at least one server", domain)
+		}
+		r := route{suffix: d}
+		for _, s := range servers {
+			u, err := parseUpstream(s, timeout)
+			if err != nil {
+				return nil, fmt.Errorf("conditional forwarding for %s: %w", d, err)
+			}
+			r.ups = append(r.ups, u)
+		}
+		f.routes = append(f.routes, r)
+	}
+	sort.Slice(f.routes, func(i, j int) bool { return len(f.routes[i].suffix) > len(f.routes[j].suffix) })
+	return f, nil
+}
+
+// pool returns the upstreams for a name: a conditional route's servers,
+// or the general upstreams.
+func (f *forwarder) pool(name string) []*upstream {
+	for _, r := range f.routes {
+		if name == r.suffix || strings.HasSuffix(name, "."+r.suffix) {
+			return r.ups
+		}
+	}
+	return f.ups
+}
+
+// order puts healthy upstreams first, in their configured order, then
+// rested ones.
+func (f *forwarder) order(pool []*upstream) []*upstream {
+	now := f.now().UnixNano()
+	out := make([]*upstream, 0, len(pool))
+	for _, u := range pool {
+		if u.downUntil.Load() <= now {
+			out = append(out, u)
+		}
+	}
+	for _, u := range pool {
+		if u.downUntil.Load() > now {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (f *forwarder) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
+	q := req.Msg.Copy()
+	q.Id = dns.Id()
+	q.RecursionDesired = true
+	if opt := q.IsEdns0(); opt != nil {
+		opt.SetUDPSize(upstreamUDPSize)
+		opt.Option = nil // client options (cookies, padding) stay between client and Warden
+	} else {
+		q.SetEdns0(upstreamUDPSize, false)
+	}
+	var last *dns.Msg
+	var lastErr error
+	for _, u := range f.order(f.pool(req.Name())) {
+		if ctx.Err() != nil {
+			break
+		}
+		resp, err := f.exchange(ctx, u, q)
+		if err != nil {
+			lastErr = err
+			f.failed(u, err)
+			continue
+		}
+		if resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
+			// This upstream could not help; another may.
+			last = resp
+			f.failed(u, fmt.Errorf("answered %s", dns.RcodeToString[resp.Rcode]))
+			continue
+		}
+		f.succeeded(u)
+		req.Upstream = u.addr
+		return resp, nil
+	}
+	if last != nil {
+		return last, nil
+	}
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return nil, fmt.Errorf("%w: %v", ErrNoUpstream, lastErr)
+}
+
+// exchange asks one upstream, over UDP and then TCP if the answer was
+// truncated.
+func (f *forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	actx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if !u.tcpOnly {
+		resp, _, err := u.udp.ExchangeContext(actx, q, u.addr)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Id != q.Id {
+			return nil, errors.New("answer id does not match the question")
+		}
+		if !resp.Truncated {
+			return resp, nil
+		}
+	}
+	resp, _, err := u.tcp.ExchangeContext(actx, q, u.addr)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (f *forwarder) failed(u *upstream, err error) {
+	u.failed.Add(1)
+	n := u.fails.Add(1)
+	if n >= failThreshold {
+		backoff := time.Second << min(n-failThreshold, 5)
+		if backoff > maxBackoff {
+			backoff = maxBackoff
+		}
+		if u.downUntil.Swap(f.now().Add(backoff).UnixNano()) == 0 || n == failThreshold {
+			f.log.Warn("upstream_down", "upstream", u.addr, "failures", n, "retry_in", backoff.String(), "err", err)
+		}
+	}
+}
+
+func (f *forwarder) succeeded(u *upstream) {
+	u.answered.Add(1)
+	if u.fails.Swap(0) >= failThreshold {
+		f.log.Info("upstream_up", "upstream", u.addr)
+	}
+	u.downUntil.Store(0)
+}

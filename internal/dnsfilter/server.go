@@ -1,0 +1,294 @@
+package dnsfilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// serverUDPSize is the EDNS buffer size Warden offers clients.
+const serverUDPSize = 1232
+
+// queryTimeout bounds the whole chain for one question.
+const queryTimeout = 5 * time.Second
+
+// DefaultAllowed are the source networks served unless configured: only
+// loopback and private ranges, so Warden is never an open resolver.
+var DefaultAllowed = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// ServerOptions configure the listeners.
+type ServerOptions struct {
+	// Addr is HOST:PORT for both UDP and TCP.
+	Addr string
+	// Allowed are the source networks served; others are refused. Nil
+	// means DefaultAllowed.
+	Allowed []netip.Prefix
+	// RateLimit is the queries per second one client address may make
+	// (bursts of twice that); 0 means DefaultRateLimit, negative means
+	// no limit.
+	RateLimit int
+}
+
+// DefaultRateLimit is the per-client query rate unless configured: far
+// above what a device needs, low enough that one misbehaving device
+// cannot starve the rest.
+const DefaultRateLimit = 500
+
+// Server answers DNS over UDP and TCP with a Filter.
+type Server struct {
+	f       *Filter
+	opts    ServerOptions
+	limiter *limiter
+	udp     *dns.Server
+	tcp     *dns.Server
+	// UDPAddr and TCPAddr are the bound addresses, once listening.
+	UDPAddr, TCPAddr net.Addr
+}
+
+// Listen binds the UDP and TCP sockets; Serve then answers on them.
+func (f *Filter) Listen(opts ServerOptions) (*Server, error) {
+	if opts.Allowed == nil {
+		opts.Allowed = DefaultAllowed
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = DefaultRateLimit
+	}
+	s := &Server{f: f, opts: opts}
+	if opts.RateLimit > 0 {
+		s.limiter = newLimiter(opts.RateLimit, f.now)
+	}
+	pc, err := net.ListenPacket("udp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("dns listen udp %s: %w", opts.Addr, err)
+	}
+	// TCP on the same port as UDP, even when the port was chosen by the
+	// system (":0").
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+	}
+	s.UDPAddr, s.TCPAddr = pc.LocalAddr(), ln.Addr()
+	h := dns.HandlerFunc(s.serveDNS)
+	s.udp = &dns.Server{PacketConn: pc, Handler: h, UDPSize: serverUDPSize}
+	s.tcp = &dns.Server{Listener: ln, Handler: h, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 30 * time.Second }}
+	return s, nil
+}
+
+// Serve answers until ctx is cancelled.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- srv.ActivateAndServe()
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		s.shutdown()
+		wg.Wait()
+		return fmt.Errorf("dns server: %w", err)
+	}
+	s.shutdown()
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.udp.ShutdownContext(ctx)
+	_ = s.tcp.ShutdownContext(ctx)
+}
+
+func (s *Server) allowed(a netip.Addr) bool {
+	for _, p := range s.opts.Allowed {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveDNS handles one message from a client.
+func (s *Server) serveDNS(w dns.ResponseWriter, r *dns.Msg) {
+	proto := "udp"
+	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+		proto = "tcp"
+	}
+	client := addrOf(w.RemoteAddr())
+	resp := s.answer(client, proto, r)
+	if resp == nil {
+		return
+	}
+	if proto == "udp" {
+		size := dns.MinMsgSize
+		if opt := r.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
+			size = min(int(opt.UDPSize()), serverUDPSize)
+		}
+		// Too big for the client's buffer: cut, set TC, and the client
+		// asks again over TCP.
+		resp.Truncate(size)
+	}
+	_ = w.WriteMsg(resp)
+}
+
+// answer builds the response to one client message, or nil to stay
+// silent.
+func (s *Server) answer(client netip.Addr, proto string, r *dns.Msg) *dns.Msg {
+	if r.Response {
+		return nil // never answer answers (reflection)
+	}
+	if !s.allowed(client) {
+		return refuse(r, dns.RcodeRefused)
+	}
+	if s.limiter != nil && !s.limiter.allow(client) {
+		return refuse(r, dns.RcodeRefused)
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		return refuse(r, dns.RcodeNotImplemented)
+	}
+	if len(r.Question) != 1 {
+		return refuse(r, dns.RcodeFormatError)
+	}
+	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+		m := refuse(r, dns.RcodeBadVers)
+		m.SetEdns0(serverUDPSize, false)
+		return m
+	}
+	req := &Request{Msg: r, Client: client, Protocol: proto, Start: s.f.now()}
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	m, err := s.f.Resolve(ctx, req)
+	if err != nil || m == nil {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.f.log.Debug("query_failed", "name", req.Name(), "err", err)
+		}
+		m = refuse(r, dns.RcodeServerFailure)
+	}
+	m.Id = r.Id
+	m.Response, m.RecursionAvailable = true, true
+	m.Opcode = r.Opcode
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+	m.Question = r.Question
+	setEDNS(m, r)
+	return m
+}
+
+// refuse answers with an error code and no records.
+func refuse(r *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.RecursionAvailable = true
+	if len(r.Question) > 1 {
+		m.Question = nil
+	}
+	return m
+}
+
+// setEDNS gives the response an OPT record exactly when the query had
+// one, with Warden's buffer size and the DO bit echoed, keeping an
+// Extended DNS Error Warden added.
+func setEDNS(m, r *dns.Msg) {
+	var keep []dns.EDNS0
+	extra := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if opt, ok := rr.(*dns.OPT); ok {
+			for _, o := range opt.Option {
+				if _, ok := o.(*dns.EDNS0_EDE); ok {
+					keep = append(keep, o)
+				}
+			}
+			continue
+		}
+		extra = append(extra, rr)
+	}
+	m.Extra = extra
+	if ropt := r.IsEdns0(); ropt != nil {
+		m.SetEdns0(serverUDPSize, ropt.Do())
+		m.IsEdns0().Option = keep
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// limiter is a token bucket per client address.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	now     func() time.Time
+	buckets map[netip.Addr]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(perSecond int, now func() time.Time) *limiter {
+	return &limiter{rate: float64(perSecond), burst: 2 * float64(perSecond), now: now, buckets: map[netip.Addr]*bucket{}}
+}
+
+func (l *limiter) allow(a netip.Addr) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		// Forget clients that have been quiet long enough to be full.
+		for k, b := range l.buckets {
+			if now.Sub(b.last).Seconds()*l.rate >= l.burst {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b := l.buckets[a]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[a] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
