@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // wardenBin is the warden binary built once for the tests.
@@ -271,61 +274,99 @@ func TestPeopleImport(t *testing.T) {
 	}
 }
 
+// served is a running `warden serve` and where it listens.
+type served struct {
+	http, dns string
+	cmd       *exec.Cmd
+	stderr    *bytes.Buffer
+}
+
+// serve starts the real server with the given extra arguments, always on
+// random loopback ports, and waits until it reports its addresses.
+func serve(t *testing.T, data string, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	args = append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0"}, args...)
+	cmd := exec.CommandContext(ctx, wardenBin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &served{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	httpRe := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
+	dnsRe := regexp.MustCompile(`DNS filter on (127\.0\.0\.1:\d+)`)
+	wantDNS := false
+	for _, a := range args {
+		wantDNS = wantDNS || a == "--dns-addr"
+	}
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if m := httpRe.FindStringSubmatch(lines.Text()); m != nil {
+			s.http = m[1]
+		}
+		if m := dnsRe.FindStringSubmatch(lines.Text()); m != nil {
+			s.dns = m[1]
+		}
+		if s.http != "" && (s.dns != "" || !wantDNS) {
+			break
+		}
+	}
+	if s.http == "" || wantDNS && s.dns == "" {
+		t.Fatalf("server did not report its addresses; stderr:\n%s", s.stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return s
+}
+
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve did not stop cleanly: %v\n%s", err, s.stderr.String())
+	}
+}
+
+// health reads /healthz.
+func (s *served) health(t *testing.T) (version int64, domains int) {
+	t.Helper()
+	resp, err := http.Get("http://" + s.http + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status        string `json:"status"`
+		PolicyVersion int64  `json:"policy_version"`
+		Domains       int    `json:"domains"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Status != "ok" {
+		t.Fatalf("healthz: %+v, %v", h, err)
+	}
+	return h.PolicyVersion, h.Domains
+}
+
 // TestServeReloadsChanges starts the real server on a random loopback
 // port, changes a list from the command line, and sees the running
 // server's policy version move without a restart.
 func TestServeReloadsChanges(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, wardenBin, "serve", "--demo", "--data", data, "--http-addr", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addrRe := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
-	lines := bufio.NewScanner(stdout)
-	var addr string
-	for lines.Scan() {
-		if m := addrRe.FindStringSubmatch(lines.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatalf("server did not report its address; stderr:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-	health := func() (version int64, domains int) {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h struct {
-			Status        string `json:"status"`
-			PolicyVersion int64  `json:"policy_version"`
-			Domains       int    `json:"domains"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Status != "ok" {
-			t.Fatalf("healthz: %+v, %v", h, err)
-		}
-		return h.PolicyVersion, h.Domains
-	}
-	v0, d0 := health()
+	s := serve(t, data, "--demo", "--dns-addr", "127.0.0.1:0", "--upstream", "127.0.0.1:9")
+	v0, d0 := s.health(t)
 	if d0 < 1000 {
 		t.Errorf("demo lists hold only %d domains", d0)
 	}
 	mustWarden(t, "lists", "add", "--data", data, "local/education", "new-learning-site.example")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v, d := health()
+		v, d := s.health(t)
 		if v > v0 && d == d0+1 {
 			break
 		}
@@ -334,44 +375,69 @@ func TestServeReloadsChanges(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve did not stop cleanly: %v\n%s", err, stderr.String())
-	}
+	s.stop(t)
 }
 
-// TestNewSchoolSetUp sets up a school without the demo: groups,
-// membership rules, a people import, and a decision for a pupil.
-func TestNewSchoolSetUp(t *testing.T) {
+// TestServeDNS runs the demo's DNS filter and asks it, as a school device
+// on loopback (a key stage 2 pupil in the demo) would, with a fake
+// upstream resolver on loopback; then changes the policy while it runs.
+func TestServeDNS(t *testing.T) {
+	up := fakeResolver(t)
 	data := filepath.Join(t.TempDir(), "data")
-	mustWarden(t, "init", "--data", data)
-	mustWarden(t, "groups", "add", "--data", data, "infants", "--mode", "approved", "--education-first")
-	mustWarden(t, "groups", "add", "--data", data, "juniors", "--education-first")
-	mustWarden(t, "groups", "set", "--data", data, "juniors", "streaming=block", "games=alert")
-	mustWarden(t, "groups", "members", "add", "--data", data, "infants", "--kind", "pupil", "--years", "N-2")
-	r := mustWarden(t, "groups", "members", "add", "--data", data, "juniors", "--kind", "pupil", "--years", "3-6")
-	if !regexp.MustCompile(`2\s+pupil Year 3 to Year 6\s+juniors`).MatchString(r.stdout) {
-		t.Errorf("members output:\n%s", r.stdout)
+	s := serve(t, data, "--demo", "--dns-addr", "127.0.0.1:0", "--upstream", up)
+	ask := func(name string) *dns.Msg {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, s.dns)
+		if err != nil {
+			t.Fatalf("ask %s: %v", name, err)
+		}
+		return r
 	}
-	r = mustWarden(t, "people", "import", "--data", data, "testdata/pupils.csv")
-	if !strings.Contains(r.stdout, "infants") || !strings.Contains(r.stdout, "juniors") {
-		t.Errorf("import did not place pupils by rule:\n%s", r.stdout)
+	a := func(r *dns.Msg) string {
+		for _, rr := range r.Answer {
+			if x, ok := rr.(*dns.A); ok {
+				return x.A.String()
+			}
+		}
+		return ""
 	}
-	mustWarden(t, "lists", "import", "--data", data, "--category", "games", "--name", "local/games", "testdata/extra-gambling.txt")
-	r = warden(t, "check", "--data", data, "--group", "juniors", "--json", "local-casino.example")
-	var j checkJSON
-	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil {
+	if got := a(ask("www.bet365.com")); got != "127.0.0.1" {
+		t.Errorf("bet365 for a pupil: %q, want the block page 127.0.0.1", got)
+	}
+	if got := a(ask("example.org")); got != "192.0.2.7" {
+		t.Errorf("example.org: %q, want the upstream's answer", got)
+	}
+	// A live change: allow bet365.com on the education list (which the
+	// demo's key stage 2 puts ahead of gambling). No restart.
+	mustWarden(t, "lists", "add", "--data", data, "local/education", "bet365.com")
+	deadline := time.Now().Add(20 * time.Second)
+	for a(ask("www.bet365.com")) != "192.0.2.7" {
+		if time.Now().After(deadline) {
+			t.Fatal("the running DNS filter did not pick up the change")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop(t)
+}
+
+// fakeResolver answers every A question with 192.0.2.7, on loopback.
+func fakeResolver(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Action != "allow" || !j.Alert || j.Category != "games" {
-		t.Errorf("games=alert for juniors: %+v", j)
-	}
-	if r := warden(t, "groups", "set", "--data", data, "juniors", "child-abuse=allow"); r.code == 0 {
-		t.Error("a mandatory category was set to allow")
-	}
-	if r := warden(t, "groups", "members", "add", "--data", data, "nowhere", "--kind", "staff"); r.code == 0 {
-		t.Error("a membership rule for a missing group was accepted")
-	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP("192.0.2.7")})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }

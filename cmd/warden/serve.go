@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -92,6 +93,16 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 	}
 	cfg.ProxyAllowLoopback = cfg.ProxyAllowLoopback || *allowLoopback
 	cfg.Demo = cfg.Demo || *demo
+	if cfg.Demo {
+		// The demo answers DNS at once, on a port that needs no
+		// privileges, through a public resolver unless told otherwise.
+		if cfg.Listen.DNS == "" {
+			cfg.Listen.DNS = app.DemoDNSAddr
+		}
+		if len(cfg.Upstreams) == 0 {
+			cfg.Upstreams = app.DemoUpstreams()
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -119,7 +130,11 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 	if err := a.Reload(ctx); err != nil {
 		return err
 	}
-	return a.Serve(ctx, func(addr string) {
-		fmt.Fprintf(c.stdout, "Warden is running: http://%s/healthz (data %s, pid %d). Stop with Ctrl-C.\n", addr, cfg.DataDir, os.Getpid())
+	return a.Serve(ctx, func(l app.Listening) {
+		fmt.Fprintf(c.stdout, "Warden is running: http://%s/healthz (data %s, pid %d). Stop with Ctrl-C.\n", l.HTTP, cfg.DataDir, os.Getpid())
+		if l.DNS != "" {
+			host, port, _ := net.SplitHostPort(l.DNS)
+			fmt.Fprintf(c.stdout, "DNS filter on %s (UDP and TCP): try  dig @%s -p %s www.bet365.com\n", l.DNS, host, port)
+		}
 	})
 }

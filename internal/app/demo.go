@@ -13,6 +13,14 @@ import (
 
 const demoActor = "demo"
 
+// DemoDNSAddr is where `warden serve --demo` answers DNS unless told
+// otherwise: loopback, a port that needs no privileges.
+const DemoDNSAddr = "127.0.0.1:5353"
+
+// DemoUpstreams returns the resolvers the demo forwards to when none are
+// configured (Quad9, which also blocks known malware).
+func DemoUpstreams() []string { return []string{"9.9.9.9:53", "149.112.112.112:53"} }
+
 // Demo group ids, relied on by documentation and checks.
 const (
 	DemoEarlyYears = "early-years-ks1"

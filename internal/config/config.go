@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,8 @@ type Config struct {
 	// ProxyAllowLoopback lets the proxy reach loopback destinations; for
 	// tests and benchmarks only.
 	ProxyAllowLoopback bool `yaml:"proxy_allow_loopback"`
+	// DNS configures the DNS filter.
+	DNS DNS `yaml:"dns"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 	// Demo seeds the demonstration school into an empty data folder.
@@ -52,6 +55,29 @@ type Listen struct {
 	HTTP  string `yaml:"http"`
 	DNS   string `yaml:"dns"`
 	Proxy string `yaml:"proxy"`
+}
+
+// DNS configures the DNS filter.
+type DNS struct {
+	// BlockMode is how blocked names are answered: "blockpage" (the
+	// default: the block page's address), "nxdomain" or "null".
+	BlockMode string `yaml:"block_mode"`
+	// BlockIPv4 and BlockIPv6 are the addresses clients reach the block
+	// page at; the default is the web listener's address when it listens
+	// on one address.
+	BlockIPv4 string `yaml:"block_ipv4"`
+	BlockIPv6 string `yaml:"block_ipv6"`
+	// AllowNetworks are the client networks served (CIDR); the default is
+	// loopback and the private ranges. Others are refused.
+	AllowNetworks []string `yaml:"allow_networks"`
+	// RateLimit is queries per second per client (0: the default, 500;
+	// -1: no limit).
+	RateLimit int `yaml:"rate_limit"`
+	// Conditional forwards a domain and its subdomains to its own
+	// servers, e.g. the school's Active Directory domain.
+	Conditional map[string][]string `yaml:"conditional"`
+	// CacheEntries bounds the answer cache (0: 100,000).
+	CacheEntries int `yaml:"cache_entries"`
 }
 
 // Log sets the log level ("debug", "info", "warn", "error") and format
@@ -119,6 +145,38 @@ func (c Config) Validate() error {
 	for i, u := range c.Upstreams {
 		if err := checkHostPort(u); err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
+		}
+	}
+	switch c.DNS.BlockMode {
+	case "", "blockpage", "nxdomain", "null":
+	default:
+		errs = append(errs, fmt.Errorf("dns.block_mode: %q is not blockpage, nxdomain or null", c.DNS.BlockMode))
+	}
+	for name, v := range map[string]string{"dns.block_ipv4": c.DNS.BlockIPv4, "dns.block_ipv6": c.DNS.BlockIPv6} {
+		if v == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil || (name == "dns.block_ipv4") != a.Is4() {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv%s address", name, v, strings.TrimPrefix(name, "dns.block_ipv")))
+		}
+	}
+	for i, n := range c.DNS.AllowNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("dns.allow_networks[%d]: %q is not a network such as 10.0.0.0/8", i, n))
+		}
+	}
+	if c.DNS.RateLimit < -1 {
+		errs = append(errs, fmt.Errorf("dns.rate_limit: %d (use -1 for no limit)", c.DNS.RateLimit))
+	}
+	for domain, servers := range c.DNS.Conditional {
+		if len(servers) == 0 {
+			errs = append(errs, fmt.Errorf("dns.conditional.%s: no servers", domain))
+		}
+		for i, srv := range servers {
+			if err := checkHostPort(srv); err != nil {
+				errs = append(errs, fmt.Errorf("dns.conditional.%s[%d]: %w", domain, i, err))
+			}
 		}
 	}
 	switch c.Log.Level {
