@@ -165,24 +165,26 @@ func (s *Server) answer(client netip.Addr, proto string, r *dns.Msg) *dns.Msg {
 	if s.limiter != nil && !s.limiter.allow(client) {
 		return refuse(r, dns.RcodeRefused)
 	}
-	if r.Opcode != dns.OpcodeQuery {
-		return refuse(r, dns.RcodeNotImplemented)
+	if ok, bad := Check(r); !ok {
+		return bad
 	}
-	if len(r.Question) != 1 {
-		return refuse(r, dns.RcodeFormatError)
-	}
-	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
-		m := refuse(r, dns.RcodeBadVers)
-		m.SetEdns0(serverUDPSize, false)
-		return m
-	}
-	req := &Request{Msg: r, Client: client, Protocol: proto, Start: s.f.now()}
-	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	return s.f.Handle(context.Background(), &Request{Msg: r, Client: client, Protocol: proto, Start: s.f.now()})
+}
+
+// Handle answers one well-formed query (one question, opcode QUERY) that
+// a transport has accepted from an allowed client, whatever the
+// transport: UDP and TCP here, DNS-over-HTTPS and DNS-over-TLS too. It
+// runs the chain with a time limit, answers SERVFAIL when no answer could
+// be had, and sets the header and EDNS for the client; truncation is the
+// transport's business.
+func (f *Filter) Handle(ctx context.Context, req *Request) *dns.Msg {
+	r := req.Msg
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	m, err := s.f.Resolve(ctx, req)
+	m, err := f.Resolve(ctx, req)
 	if err != nil || m == nil {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			s.f.log.Debug("query_failed", "name", req.Name(), "err", err)
+			f.log.Debug("query_failed", "name", req.Name(), "err", err)
 		}
 		m = refuse(r, dns.RcodeServerFailure)
 	}
@@ -194,6 +196,27 @@ func (s *Server) answer(client netip.Addr, proto string, r *dns.Msg) *dns.Msg {
 	m.Question = r.Question
 	setEDNS(m, r)
 	return m
+}
+
+// Check says whether a client message can be answered by Handle; if not,
+// it returns the error answer (NOTIMP, FORMERR, BADVERS) to send instead,
+// or nil to stay silent.
+func Check(r *dns.Msg) (ok bool, errAnswer *dns.Msg) {
+	if r.Response {
+		return false, nil // never answer answers (reflection)
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		return false, refuse(r, dns.RcodeNotImplemented)
+	}
+	if len(r.Question) != 1 {
+		return false, refuse(r, dns.RcodeFormatError)
+	}
+	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+		m := refuse(r, dns.RcodeBadVers)
+		m.SetEdns0(serverUDPSize, false)
+		return false, m
+	}
+	return true, nil
 }
 
 // refuse answers with an error code and no records.
