@@ -78,6 +78,9 @@ type DNS struct {
 	Conditional map[string][]string `yaml:"conditional"`
 	// CacheEntries bounds the answer cache (0: 100,000).
 	CacheEntries int `yaml:"cache_entries"`
+	// NoQueryLog turns off recording every query in the access log (it is
+	// on by default; monitoring needs it).
+	NoQueryLog bool `yaml:"no_query_log"`
 }
 
 // Log sets the log level ("debug", "info", "warn", "error") and format
