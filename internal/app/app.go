@@ -17,8 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warden-schools/warden/internal/accesslog"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/directory"
+	"github.com/warden-schools/warden/internal/events"
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/lists"
 	"github.com/warden-schools/warden/internal/lists/listsync"
@@ -39,6 +41,9 @@ type App struct {
 	Directory *directory.Directory
 	Policies  *policystore.Store
 	Lists     *listsync.Store
+	// Access is the access log; events feed it.
+	Access *accesslog.Log
+	events *events.Pipeline
 
 	snap  atomic.Pointer[policy.Snapshot]
 	ident atomic.Pointer[identity.Table]
@@ -93,8 +98,29 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Directory: directory.New(db, now),
 		Policies:  policystore.New(db, tax, now),
 		Lists:     listsync.New(db, tax, now),
+		Access:    accesslog.New(db),
 	}
+	a.events = events.New(a.Access, events.Options{Logger: log})
 	return a, nil
+}
+
+// QueryEvents returns the function the filters hand events to, or nil
+// when the configuration turns the query log off.
+func (a *App) QueryEvents() func(events.Event) bool {
+	if a.cfg.DNS.NoQueryLog {
+		return nil
+	}
+	return a.events.Emit
+}
+
+// RunEvents writes events to the access log until ctx ends, then writes
+// what is still queued.
+func (a *App) RunEvents(ctx context.Context) error { return a.events.Run(ctx) }
+
+// EventStats returns events written and dropped so far.
+func (a *App) EventStats() (written, dropped uint64) {
+	w, d, _ := a.events.Stats()
+	return w, d
 }
 
 // Close closes the store.

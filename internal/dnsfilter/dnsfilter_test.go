@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/warden-schools/warden/internal/events"
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/lists"
 	"github.com/warden-schools/warden/internal/policy"
@@ -544,5 +545,40 @@ func TestConcurrentQueries(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	var mu sync.Mutex
+	var got []events.Event
+	s := offlineServer(t)
+	s.f.opts.Events = func(e events.Event) bool {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+		return true
+	}
+	client := netip.MustParseAddr("127.0.0.1")
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.bet365.com.", dns.TypeA}, {"example.org.", dns.TypeAAAA}, {"example.org.", dns.TypeA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		s.answer(client, "udp", m)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d events for 3 queries", len(got))
+	}
+	b := got[0]
+	if b.Host != "www.bet365.com" || b.Action != "block" || b.Category != "gambling" || b.List != "ut1/gambling" || b.Rule != "category" ||
+		b.Group != "key-stage-2" || b.QType != "A" || b.Source != "udp" || b.ClientIP != client || b.PolicyVersion != 7 || b.Status != "NOERROR" || b.Upstream != "" {
+		t.Errorf("blocked event: %+v", b)
+	}
+	if a := got[2]; a.Action != "allow" || a.Upstream != "stub" || a.Rule != "default" || a.Time.IsZero() {
+		t.Errorf("allowed event: %+v", a)
+	}
+	if got[1].Upstream != "stub" || got[2].Upstream != "cache" && got[2].Upstream != "stub" {
+		t.Errorf("upstreams: %q %q", got[1].Upstream, got[2].Upstream)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/warden-schools/warden/internal/events"
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/policy"
 )
@@ -104,7 +105,10 @@ type Options struct {
 	UpstreamTimeout time.Duration
 	// CacheEntries bounds the cache (0: DefaultCacheEntries).
 	CacheEntries int
-	Logger       *slog.Logger
+	// Events, if set, receives an event for every answered query; it must
+	// not block (events.Pipeline.Emit does not).
+	Events func(events.Event) bool
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

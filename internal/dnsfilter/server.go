@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/warden-schools/warden/internal/events"
+	"github.com/warden-schools/warden/internal/policy"
 )
 
 // serverUDPSize is the EDNS buffer size Warden offers clients.
@@ -195,7 +198,38 @@ func (f *Filter) Handle(ctx context.Context, req *Request) *dns.Msg {
 	m.CheckingDisabled = r.CheckingDisabled
 	m.Question = r.Question
 	setEDNS(m, r)
+	if f.opts.Events != nil {
+		f.emit(req, m)
+	}
 	return m
+}
+
+// emit records the query in the access log through the event pipeline.
+func (f *Filter) emit(req *Request, m *dns.Msg) {
+	d := &req.Decision
+	action := "allow"
+	if d.Action == policy.Block {
+		action = "block"
+	}
+	f.opts.Events(events.Event{
+		Time:          req.Start,
+		Source:        req.Protocol,
+		ClientIP:      req.Client,
+		DeviceID:      req.Subject.DeviceID,
+		PersonID:      req.Subject.PersonID,
+		Group:         req.Subject.Group,
+		Host:          req.Name(),
+		QType:         dns.TypeToString[req.Qtype()],
+		Action:        action,
+		Alert:         d.Alert,
+		Category:      d.Category,
+		List:          d.List,
+		Rule:          d.Rule,
+		PolicyVersion: d.PolicyVersion,
+		Latency:       f.now().Sub(req.Start),
+		Upstream:      req.Upstream,
+		Status:        dns.RcodeToString[m.Rcode],
+	})
 }
 
 // Check says whether a client message can be answered by Handle; if not,

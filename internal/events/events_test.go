@@ -1,0 +1,135 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memSink keeps what it is given; it can be told to fail.
+type memSink struct {
+	mu      sync.Mutex
+	got     []Event
+	batches int
+	fail    int // fail this many writes first
+	block   chan struct{}
+}
+
+func (s *memSink) Write(ctx context.Context, batch []Event) error {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail > 0 {
+		s.fail--
+		return errors.New("store unavailable")
+	}
+	s.got = append(s.got, batch...)
+	s.batches++
+	return nil
+}
+
+func (s *memSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBatchesAndFlush(t *testing.T) {
+	sink := &memSink{}
+	p := New(sink, Options{Batch: 10, Flush: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	for i := 0; i < 25; i++ {
+		if !p.Emit(Event{Host: "example.org", PolicyVersion: int64(i)}) {
+			t.Fatal("emit refused")
+		}
+	}
+	waitFor(t, func() bool { return sink.count() == 25 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range sink.got {
+		if e.PolicyVersion != int64(i) {
+			t.Fatalf("event %d out of order: %d", i, e.PolicyVersion)
+		}
+	}
+	if w, d, _ := p.Stats(); w != 25 || d != 0 {
+		t.Errorf("written=%d dropped=%d", w, d)
+	}
+}
+
+func TestRetriesWithoutLoss(t *testing.T) {
+	sink := &memSink{fail: 3}
+	p := New(sink, Options{Batch: 5, Flush: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	for i := 0; i < 12; i++ {
+		p.Emit(Event{Host: "x.example"})
+	}
+	waitFor(t, func() bool { return sink.count() == 12 })
+	if _, _, failures := p.Stats(); failures != 3 {
+		t.Errorf("failures = %d", failures)
+	}
+}
+
+func TestDrainOnStop(t *testing.T) {
+	sink := &memSink{}
+	p := New(sink, Options{Batch: 1000, Flush: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	for i := 0; i < 2500; i++ {
+		p.Emit(Event{Host: "x.example"})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if sink.count() != 2500 {
+		t.Fatalf("written at stop: %d of 2500", sink.count())
+	}
+}
+
+func TestEmitNeverBlocks(t *testing.T) {
+	sink := &memSink{block: make(chan struct{})}
+	p := New(sink, Options{Queue: 8, Batch: 4, Flush: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	start := time.Now()
+	accepted := 0
+	for i := 0; i < 100; i++ {
+		if p.Emit(Event{}) {
+			accepted++
+		}
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("Emit waited for the sink")
+	}
+	if _, dropped, _ := p.Stats(); dropped == 0 || accepted+int(dropped) != 100 {
+		t.Errorf("accepted=%d dropped=%d", accepted, dropped)
+	}
+	close(sink.block)
+}
