@@ -13,12 +13,14 @@ package dnsfilter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-schools/warden/internal/events"
 	"github.com/warden-schools/warden/internal/identity"
@@ -108,19 +110,23 @@ type Options struct {
 	// Events, if set, receives an event for every answered query; it must
 	// not block (events.Pipeline.Emit does not).
 	Events func(events.Event) bool
-	Logger *slog.Logger
+	// Metrics, if set, is where the filter registers its Prometheus
+	// metrics (warden_dns_*).
+	Metrics prometheus.Registerer
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Filter resolves questions through the chain.
 type Filter struct {
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	cache *cache
-	fwd   *forwarder
-	first Resolver
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	cache   *cache
+	fwd     *forwarder
+	metrics *metrics
+	first   Resolver
 }
 
 // New builds a Filter.
@@ -149,6 +155,12 @@ func New(opts Options) (*Filter, error) {
 		return nil, err
 	}
 	f.cache = newCache(opts.CacheEntries, f.now)
+	if opts.Metrics != nil {
+		if f.metrics, err = newMetrics(opts.Metrics, f.cache); err != nil {
+			return nil, fmt.Errorf("dns filter metrics: %w", err)
+		}
+		f.fwd.metrics = f.metrics
+	}
 	f.first = f.chain(f.fwd)
 	return f, nil
 }

@@ -75,6 +75,7 @@ type forwarder struct {
 	timeout time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	metrics *metrics // nil: none
 }
 
 func newForwarder(upstreams []string, conditional map[string][]string, timeout time.Duration, log *slog.Logger, now func() time.Time) (*forwarder, error) {
@@ -150,7 +151,11 @@ func (f *forwarder) Resolve(ctx context.Context, req *Request) (*dns.Msg, error)
 		if ctx.Err() != nil {
 			break
 		}
+		began := time.Now()
 		resp, err := f.exchange(ctx, u, q)
+		if err == nil {
+			f.metrics.upstreamAnswered(u.addr, time.Since(began))
+		}
 		if err != nil {
 			lastErr = err
 			f.failed(u, err)
@@ -201,6 +206,7 @@ func (f *forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 
 func (f *forwarder) failed(u *upstream, err error) {
 	u.failed.Add(1)
+	f.metrics.upstreamFailed(u.addr)
 	n := u.fails.Add(1)
 	if n >= failThreshold {
 		backoff := time.Second << min(n-failThreshold, 5)

@@ -162,10 +162,10 @@ func (s *Server) answer(client netip.Addr, proto string, r *dns.Msg) *dns.Msg {
 	if r.Response {
 		return nil // never answer answers (reflection)
 	}
-	if !s.allowed(client) {
-		return refuse(r, dns.RcodeRefused)
-	}
-	if s.limiter != nil && !s.limiter.allow(client) {
+	if !s.allowed(client) || s.limiter != nil && !s.limiter.allow(client) {
+		if len(r.Question) == 1 {
+			s.f.metrics.query(r.Question[0].Qtype, idxRefused)
+		}
 		return refuse(r, dns.RcodeRefused)
 	}
 	if ok, bad := Check(r); !ok {
@@ -198,6 +198,15 @@ func (f *Filter) Handle(ctx context.Context, req *Request) *dns.Msg {
 	m.CheckingDisabled = r.CheckingDisabled
 	m.Question = r.Question
 	setEDNS(m, r)
+	switch {
+	case m.Rcode == dns.RcodeServerFailure:
+		f.metrics.query(req.Qtype(), idxError)
+	case req.Decision.Action == policy.Block:
+		f.metrics.query(req.Qtype(), idxBlock)
+		f.metrics.blockedBy(req.Decision.Category)
+	default:
+		f.metrics.query(req.Qtype(), idxAllow)
+	}
 	if f.opts.Events != nil {
 		f.emit(req, m)
 	}
