@@ -10,8 +10,12 @@ package identity
 
 import (
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/netip"
+	"strings"
 )
 
 // How a subject was identified.
@@ -107,6 +111,38 @@ func New(d Data) *Table {
 	return t
 }
 
+// TokenLen is the length of a device token: 32 random bytes in
+// lower-case base32 without padding.
+const TokenLen = 52
+
+// tokenEncoding writes tokens with only [a-z2-7], so that a token is safe
+// in a URL path and as a DNS label (at most 63 characters), where
+// DNS-over-TLS clients carry it in the server name.
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewToken returns a new device token made from 32 bytes of rand (pass
+// crypto/rand.Reader). Only its HashToken is stored; the token itself is
+// shown once, when it is issued.
+func NewToken(rand io.Reader) (string, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return "", fmt.Errorf("new device token: %w", err)
+	}
+	return tokenEncoding.EncodeToString(b[:]), nil
+}
+
+// ValidToken reports whether s has the form of a device token (TokenLen
+// characters of [a-z2-7]); it says nothing about whether the token was
+// issued. Checking the form first keeps junk (and names that are not
+// tokens, such as a DNS-over-TLS server name) from being hashed and
+// looked up.
+func ValidToken(s string) bool {
+	if len(s) != TokenLen {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz234567") == ""
+}
+
 // HashToken returns the stored form of a device token (hex SHA-256); the
 // token itself is never stored.
 func HashToken(token string) string {
@@ -114,7 +150,10 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ByToken identifies a client by its device token.
+// ByToken identifies a client by its device token; addr, the client's
+// address, only sets the zone. The table is keyed by the token's SHA-256,
+// so the time a lookup takes depends on the hash, not on how much of the
+// token an attacker has guessed.
 func (t *Table) ByToken(token string, addr netip.Addr) (Subject, bool) {
 	dev, ok := t.byToken[HashToken(token)]
 	if !ok {

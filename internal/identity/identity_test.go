@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"bytes"
+	"crypto/rand"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +51,54 @@ func TestTable(t *testing.T) {
 	}
 	if _, ok := tab.ByToken("wrong", netip.Addr{}); ok {
 		t.Error("wrong token accepted")
+	}
+}
+
+func TestNewToken(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		tok, err := NewToken(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidToken(tok) || len(tok) > 63 {
+			t.Fatalf("token %q is not a valid token or DNS label", tok)
+		}
+		if seen[tok] {
+			t.Fatalf("token %q issued twice", tok)
+		}
+		seen[tok] = true
+	}
+	// The same bytes give the same token: the encoding is fixed.
+	zero, err := NewToken(bytes.NewReader(make([]byte, 32)))
+	if err != nil || zero != strings.Repeat("a", TokenLen) {
+		t.Errorf("token of zero bytes = %q, %v", zero, err)
+	}
+	if _, err := NewToken(bytes.NewReader(make([]byte, 31))); err == nil {
+		t.Error("a short random source gave a token")
+	}
+}
+
+func TestValidToken(t *testing.T) {
+	good := strings.Repeat("a", TokenLen-2) + "27"
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"valid", good, true},
+		{"too short", good[1:], false},
+		{"too long", good + "a", false},
+		{"upper case", strings.ToUpper(good), false},
+		{"digit outside base32", good[:TokenLen-1] + "1", false},
+		{"dot", good[:TokenLen-1] + ".", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidToken(tt.in); got != tt.want {
+				t.Errorf("ValidToken(%q) = %v", tt.in, got)
+			}
+		})
 	}
 }
