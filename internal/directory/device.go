@@ -36,9 +36,11 @@ type Device struct {
 	MAC string
 	// TokenHash is the hex SHA-256 of the device token; "" = none.
 	TokenHash string
-	Notes     string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// TokenCreatedAt is when the token was issued; zero = no token.
+	TokenCreatedAt time.Time
+	Notes          string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // maxNotesLen bounds device notes.
@@ -161,7 +163,7 @@ func ipString(a netip.Addr) any {
 	return a.String()
 }
 
-const deviceColumns = "id, name, kind, owner_id, group_id, ip, mac, token_hash, notes, created_at, updated_at"
+const deviceColumns = "id, name, kind, owner_id, group_id, ip, mac, token_hash, token_created_at, notes, created_at, updated_at"
 
 // scanDevice reads one row of deviceColumns.
 func scanDevice(scan func(...any) error) (Device, error) {
@@ -169,9 +171,10 @@ func scanDevice(scan func(...any) error) (Device, error) {
 		dev                   Device
 		owner                 sql.NullInt64
 		group, ip, mac, token sql.NullString
+		tokenAt               sql.NullInt64
 		created, updated      int64
 	)
-	if err := scan(&dev.ID, &dev.Name, &dev.Kind, &owner, &group, &ip, &mac, &token, &dev.Notes, &created, &updated); err != nil {
+	if err := scan(&dev.ID, &dev.Name, &dev.Kind, &owner, &group, &ip, &mac, &token, &tokenAt, &dev.Notes, &created, &updated); err != nil {
 		return Device{}, err
 	}
 	dev.OwnerID = owner.Int64
@@ -182,6 +185,9 @@ func scanDevice(scan func(...any) error) (Device, error) {
 			return Device{}, fmt.Errorf("device %d: stored IP address %q: %w", dev.ID, ip.String, err)
 		}
 		dev.IP = a
+	}
+	if tokenAt.Valid && dev.TokenHash != "" {
+		dev.TokenCreatedAt = store.FromMillis(tokenAt.Int64)
 	}
 	dev.CreatedAt, dev.UpdatedAt = store.FromMillis(created), store.FromMillis(updated)
 	return dev, nil
@@ -303,6 +309,47 @@ func (d *Directory) UpdateDevice(ctx context.Context, actor string, dev Device) 
 	})
 	if err != nil {
 		return fmt.Errorf("update device %d: %w", dev.ID, err)
+	}
+	return nil
+}
+
+// SetDeviceToken gives the device with this id a new token, by its hex
+// SHA-256 (identity.HashToken), replacing any earlier one, or takes its
+// token away when tokenHash is "". The change is a new policy version, so
+// running filters stop accepting the old token at their next reload. A
+// malformed hash is an ErrInvalid error, a missing device a wrapped
+// store.ErrNotFound, and a hash another device holds a wrapped
+// store.ErrConflict.
+func (d *Directory) SetDeviceToken(ctx context.Context, actor string, id int64, tokenHash string) error {
+	tokenHash = strings.ToLower(strings.TrimSpace(tokenHash))
+	if tokenHash != "" && (len(tokenHash) != 64 || strings.Trim(tokenHash, "0123456789abcdef") != "") {
+		return fmt.Errorf("set device %d token: %w", id, invalidf("device token hash should be 64 hex digits (a SHA-256)"))
+	}
+	err := d.db.WithTx(ctx, func(tx *store.Tx) error {
+		dev, err := getDevice(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		at := store.Millis(d.now())
+		var tokenAt any
+		what := fmt.Sprintf("revoke the token of device %q", dev.Name)
+		if tokenHash != "" {
+			tokenAt = at
+			what = fmt.Sprintf("issue a token to device %q", dev.Name)
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind("UPDATE devices SET token_hash = ?, token_created_at = ?, updated_at = ? WHERE id = ?"),
+			nullString(tokenHash), tokenAt, at, id)
+		if store.IsUniqueViolation(err) {
+			return fmt.Errorf("device token is already used by another device: %w", store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = store.AddRevision(ctx, tx, d.now(), actor, what)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set device %d token: %w", id, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/warden-schools/warden/internal/store"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 func TestNormalizeMAC(t *testing.T) {
@@ -137,5 +138,65 @@ func TestDevices(t *testing.T) {
 	}
 	if err := d.DeleteDevice(ctx, "it", id); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: %v", err)
+	}
+}
+
+func TestSetDeviceToken(t *testing.T) {
+	d, db := newTestDirectory(t)
+	ctx := context.Background()
+	id, err := d.AddDevice(ctx, "it", Device{Name: "loan-laptop-07", GroupID: "key-stage-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := d.AddDevice(ctx, "it", Device{Name: "loan-laptop-08"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := strings.Repeat("1a", 32), strings.Repeat("2b", 32)
+	steps := []struct {
+		name  string
+		id    int64
+		hash  string
+		is    error
+		want  string // the device's token hash afterwards
+		moved bool   // a new policy version
+	}{
+		{name: "issue", id: id, hash: first, want: first, moved: true},
+		{name: "issue again replaces", id: id, hash: strings.ToUpper(second), want: second, moved: true},
+		{name: "another device's token conflicts", id: other, hash: second, is: store.ErrConflict, want: second},
+		{name: "malformed hash", id: id, hash: "abc", is: ErrInvalid, want: second},
+		{name: "missing device", id: 999, hash: first, is: store.ErrNotFound, want: second},
+		{name: "revoke", id: id, hash: "", want: "", moved: true},
+		{name: "revoke again", id: id, hash: "", want: "", moved: true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := wardentest.Revision(t, db)
+			err := d.SetDeviceToken(ctx, "it", st.id, st.hash)
+			if st.is == nil && err != nil || st.is != nil && !errors.Is(err, st.is) {
+				t.Fatalf("SetDeviceToken = %v, want %v", err, st.is)
+			}
+			dev, err := d.Device(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dev.TokenHash != st.want {
+				t.Errorf("token hash %q, want %q", dev.TokenHash, st.want)
+			}
+			if (st.want != "") != !dev.TokenCreatedAt.IsZero() || st.want != "" && !dev.TokenCreatedAt.Equal(testNow) {
+				t.Errorf("token issued at %v", dev.TokenCreatedAt)
+			}
+			if moved := wardentest.Revision(t, db) != before; moved != st.moved {
+				t.Errorf("policy version moved = %v, want %v", moved, st.moved)
+			}
+		})
+	}
+	// The other device still has no token, and the token column is clear.
+	if dev, _ := d.Device(ctx, other); dev.TokenHash != "" || !dev.TokenCreatedAt.IsZero() {
+		t.Errorf("other device %+v", dev)
+	}
+	var tokenAt *int64
+	if err := db.QueryRow("SELECT token_created_at FROM devices WHERE id = ?", id).Scan(&tokenAt); err != nil || tokenAt != nil {
+		t.Errorf("token time after revoking: %v, %v", tokenAt, err)
 	}
 }
