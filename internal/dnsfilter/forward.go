@@ -29,10 +29,25 @@ const (
 // ErrNoUpstream is returned when no upstream could answer.
 var ErrNoUpstream = errors.New("no upstream resolver answered")
 
+// Pooled UDP sockets: up to poolSize idle sockets per upstream are kept
+// for reuse instead of opening one per question; each is retired after
+// socketUses questions, so the source port keeps changing (off-path
+// spoofing must guess port and id).
+const (
+	poolSize   = 256
+	socketUses = 100
+)
+
+type pooledConn struct {
+	*dns.Conn
+	uses int
+}
+
 type upstream struct {
 	addr      string
 	tcpOnly   bool
 	udp, tcp  *dns.Client
+	pool      chan *pooledConn
 	fails     atomic.Int32
 	downUntil atomic.Int64 // Unix nanoseconds
 	answered  atomic.Uint64
@@ -57,6 +72,7 @@ func parseUpstream(s string, timeout time.Duration) (*upstream, error) {
 		return nil, fmt.Errorf("upstream %q: want HOST:PORT", s)
 	}
 	u.addr = net.JoinHostPort(host, port)
+	u.pool = make(chan *pooledConn, poolSize)
 	u.udp = &dns.Client{Net: "udp", Timeout: timeout, UDPSize: upstreamUDPSize}
 	u.tcp = &dns.Client{Net: "tcp", Timeout: timeout}
 	return u, nil
@@ -186,12 +202,9 @@ func (f *forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if !u.tcpOnly {
-		resp, _, err := u.udp.ExchangeContext(actx, q, u.addr)
+		resp, err := u.exchangeUDP(actx, q)
 		if err != nil {
 			return nil, err
-		}
-		if resp.Id != q.Id {
-			return nil, errors.New("answer id does not match the question")
 		}
 		if !resp.Truncated {
 			return resp, nil
@@ -201,7 +214,53 @@ func (f *forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns
 	if err != nil {
 		return nil, err
 	}
+	if err := sameQuestion(q, resp); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// exchangeUDP asks over a pooled UDP socket. A socket that saw an error
+// (a timeout may leave a late answer behind) is closed, not reused.
+func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	var pc *pooledConn
+	select {
+	case pc = <-u.pool:
+	default:
+		conn, err := net.Dial("udp", u.addr)
+		if err != nil {
+			return nil, err
+		}
+		pc = &pooledConn{Conn: &dns.Conn{Conn: conn, UDPSize: upstreamUDPSize}}
+	}
+	resp, _, err := u.udp.ExchangeWithConnContext(ctx, q, pc.Conn)
+	if err == nil {
+		err = sameQuestion(q, resp)
+	}
+	pc.uses++
+	if err != nil || pc.uses >= socketUses {
+		pc.Close()
+	} else {
+		select {
+		case u.pool <- pc:
+		default:
+			pc.Close()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// sameQuestion checks that an answer is for the question asked (its id
+// is checked when it is read).
+func sameQuestion(q, r *dns.Msg) error {
+	if len(r.Question) != 1 || r.Question[0].Qtype != q.Question[0].Qtype || r.Question[0].Qclass != q.Question[0].Qclass ||
+		!strings.EqualFold(r.Question[0].Name, q.Question[0].Name) {
+		return errors.New("answer is not for the question asked")
+	}
+	return nil
 }
 
 func (f *forwarder) failed(u *upstream, err error) {
