@@ -17,6 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/warden-schools/warden/internal/accesslog"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/directory"
@@ -44,6 +47,8 @@ type App struct {
 	// Access is the access log; events feed it.
 	Access *accesslog.Log
 	events *events.Pipeline
+	// Metrics is the app's Prometheus registry (never the global one).
+	Metrics *prometheus.Registry
 
 	snap  atomic.Pointer[policy.Snapshot]
 	ident atomic.Pointer[identity.Table]
@@ -101,6 +106,24 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Access:    accesslog.New(db),
 	}
 	a.events = events.New(a.Access, events.Options{Logger: log})
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "warden_events_written_total", Help: "Events stored in the access log."},
+			func() float64 { w, _, _ := a.events.Stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "warden_events_dropped_total", Help: "Events lost because the access-log writer fell too far behind."},
+			func() float64 { _, d, _ := a.events.Stats(); return float64(d) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_events_queued", Help: "Events waiting to be written."},
+			func() float64 { return float64(a.events.Queued()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "warden_policy_version", Help: "The policy version in force."},
+			func() float64 {
+				if s := a.Snapshot(); s != nil {
+					return float64(s.Version())
+				}
+				return 0
+			}),
+	)
 	return a, nil
 }
 
