@@ -8,11 +8,13 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +31,14 @@ type Config struct {
 	Database Database `yaml:"database"`
 	// Listen holds the listener addresses; empty disables a listener.
 	Listen Listen `yaml:"listen"`
+	// PublicURL is the base URL people and devices reach the web
+	// listener at, such as https://warden.school.example; device set-up
+	// (the DNS-over-HTTPS URL) is printed with it. Empty means the web
+	// listener's own address.
+	PublicURL string `yaml:"public_url"`
+	// TLS holds the certificate for HTTPS on the web listener (and so
+	// DNS-over-HTTPS) and for DNS-over-TLS.
+	TLS TLS `yaml:"tls"`
 	// Upstreams are the DNS resolvers allowed queries are forwarded to.
 	Upstreams []string `yaml:"upstreams"`
 	// ProxyAllowLoopback lets the proxy reach loopback destinations; for
@@ -55,6 +65,44 @@ type Listen struct {
 	HTTP  string `yaml:"http"`
 	DNS   string `yaml:"dns"`
 	Proxy string `yaml:"proxy"`
+	// DoT is DNS-over-TLS (RFC 7858, normally port 853); it needs the
+	// certificate in TLS.
+	DoT string `yaml:"dot"`
+}
+
+// TLS names a certificate and its private key, PEM files (the
+// certificate file may hold the chain after it). Both or neither are
+// set; a running server picks up new files without a restart.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Load reads and checks the certificate and key: both files readable,
+// the key matching the certificate. Errors name the field. It is
+// separate from Validate because the key is often readable only by the
+// server's own user, not by whoever runs the other commands.
+func (t TLS) Load() (tls.Certificate, error) {
+	var errs []error
+	certPEM, err := os.ReadFile(t.CertFile)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("tls.cert_file: %w", err))
+	}
+	keyPEM, err := os.ReadFile(t.KeyFile)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("tls.key_file: %w", err))
+	}
+	if len(errs) > 0 {
+		return tls.Certificate{}, errors.Join(errs...)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: %s and %s: %w", t.CertFile, t.KeyFile, err)
+	}
+	return cert, nil
 }
 
 // DNS configures the DNS filter.
@@ -78,6 +126,11 @@ type DNS struct {
 	Conditional map[string][]string `yaml:"conditional"`
 	// CacheEntries bounds the answer cache (0: 100,000).
 	CacheEntries int `yaml:"cache_entries"`
+	// DoTHostname is the name devices use for DNS-over-TLS, such as
+	// dns.school.example. A device with a token uses TOKEN.DOT_HOSTNAME
+	// (Android's "Private DNS" takes only a name), which needs a wildcard
+	// certificate and DNS record for *.DOT_HOSTNAME.
+	DoTHostname string `yaml:"dot_hostname"`
 	// NoQueryLog turns off recording every query in the access log (it is
 	// on by default; monitoring needs it).
 	NoQueryLog bool `yaml:"no_query_log"`
@@ -137,7 +190,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("database.engine: %q is not sqlite or postgres", c.Database.Engine))
 	}
-	for name, addr := range map[string]string{"listen.http": c.Listen.HTTP, "listen.dns": c.Listen.DNS, "listen.proxy": c.Listen.Proxy} {
+	for name, addr := range map[string]string{"listen.http": c.Listen.HTTP, "listen.dns": c.Listen.DNS, "listen.proxy": c.Listen.Proxy, "listen.dot": c.Listen.DoT} {
 		if addr == "" {
 			continue
 		}
@@ -145,6 +198,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	for i, u := range c.Upstreams {
 		if err := checkHostPort(u); err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
@@ -193,6 +247,53 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks the certificate settings and what depends on them;
+// the files themselves are read by TLS.Load.
+func (c Config) validateTLS() []error {
+	var errs []error
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		errs = append(errs, errors.New("tls.key_file: set it with tls.cert_file (the certificate's private key)"))
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		errs = append(errs, errors.New("tls.cert_file: set it with tls.key_file"))
+	}
+	if c.Listen.DoT != "" && !c.TLS.Enabled() {
+		errs = append(errs, errors.New("listen.dot: DNS-over-TLS needs a certificate (tls.cert_file and tls.key_file)"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			errs = append(errs, fmt.Errorf("public_url: %q is not a URL such as https://warden.school.example", c.PublicURL))
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			errs = append(errs, fmt.Errorf("public_url: %q: give the scheme, host and port only", c.PublicURL))
+		}
+	}
+	if h := c.DNS.DoTHostname; h != "" {
+		if !validHostname(h) {
+			errs = append(errs, fmt.Errorf("dns.dot_hostname: %q is not a host name such as dns.school.example", h))
+		}
+		if c.Listen.DoT == "" {
+			errs = append(errs, errors.New("dns.dot_hostname: set listen.dot too (DNS-over-TLS is off)"))
+		}
+	}
+	return errs
+}
+
+// validHostname accepts a lower-case DNS name with room for a device
+// token's label in front.
+func validHostname(h string) bool {
+	if len(h) > 253-64 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkHostPort(addr string) error {
