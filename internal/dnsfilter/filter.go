@@ -12,6 +12,7 @@ package dnsfilter
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,6 +106,9 @@ type Options struct {
 	Block BlockResponse
 	// UpstreamTimeout bounds one attempt at one upstream.
 	UpstreamTimeout time.Duration
+	// UpstreamRoots are the certificate authorities trusted for tls://
+	// and https:// upstreams; nil means the system's.
+	UpstreamRoots *x509.CertPool
 	// CacheEntries bounds the cache (0: DefaultCacheEntries).
 	CacheEntries int
 	// Events, if set, receives an event for every answered query; it must
@@ -151,7 +155,7 @@ func New(opts Options) (*Filter, error) {
 	}
 	f := &Filter{opts: opts, log: opts.Logger.With("component", "dnsfilter"), now: opts.Now}
 	var err error
-	if f.fwd, err = newForwarder(opts.Upstreams, opts.Conditional, opts.UpstreamTimeout, f.log, f.now); err != nil {
+	if f.fwd, err = newForwarder(opts.Upstreams, opts.Conditional, opts.UpstreamTimeout, opts.UpstreamRoots, f.log, f.now); err != nil {
 		return nil, err
 	}
 	f.cache = newCache(opts.CacheEntries, f.now)

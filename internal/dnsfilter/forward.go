@@ -1,11 +1,17 @@
 package dnsfilter
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -43,29 +49,70 @@ type pooledConn struct {
 	uses int
 }
 
+// Upstream kinds.
+const (
+	kindUDP = iota // UDP, TCP when an answer is truncated
+	kindTCP        // TCP only
+	kindDoT        // DNS-over-TLS (RFC 7858)
+	kindDoH        // DNS-over-HTTPS (RFC 8484)
+)
+
 type upstream struct {
 	addr      string
-	tcpOnly   bool
+	kind      int
 	udp, tcp  *dns.Client
-	pool      chan *pooledConn
+	pool      chan *pooledConn // idle UDP sockets, or idle TLS connections for DoT
+	doh       *http.Client
+	dohURL    string
 	fails     atomic.Int32
 	downUntil atomic.Int64 // Unix nanoseconds
 	answered  atomic.Uint64
 	failed    atomic.Uint64
 }
 
-// parseUpstream reads "HOST:PORT" (UDP, with TCP for truncated answers)
-// or "tcp://HOST:PORT".
-func parseUpstream(s string, timeout time.Duration) (*upstream, error) {
+// parseUpstream reads an upstream: "HOST:PORT" (UDP, with TCP for
+// truncated answers), "tcp://HOST:PORT", "tls://HOST[:PORT][#NAME]"
+// (DNS-over-TLS, port 853 by default, NAME the certificate's name when
+// HOST is an address) or "https://HOST[:PORT]/PATH" (DNS-over-HTTPS).
+// Certificates are checked against roots (the system's when nil).
+func parseUpstream(s string, timeout time.Duration, roots *x509.CertPool) (*upstream, error) {
 	u := &upstream{}
 	addr := s
 	switch {
+	case strings.HasPrefix(s, "https://"):
+		parsed, err := url.Parse(s)
+		if err != nil || parsed.Host == "" {
+			return nil, fmt.Errorf("upstream %q: not a DNS-over-HTTPS URL", s)
+		}
+		u.kind, u.addr, u.dohURL = kindDoH, s, s
+		u.doh = &http.Client{Timeout: timeout, Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+		return u, nil
+	case strings.HasPrefix(s, "tls://"):
+		rest := strings.TrimPrefix(s, "tls://")
+		rest, name, _ := strings.Cut(rest, "#")
+		if _, _, err := net.SplitHostPort(rest); err != nil {
+			rest = net.JoinHostPort(strings.Trim(rest, "[]"), "853")
+		}
+		host, _, _ := net.SplitHostPort(rest)
+		if name == "" {
+			if net.ParseIP(host) != nil {
+				return nil, fmt.Errorf("upstream %q: give the certificate's name after '#', e.g. tls://1.1.1.1#cloudflare-dns.com", s)
+			}
+			name = host
+		}
+		u.kind, addr = kindDoT, rest
+		u.tcp = &dns.Client{Net: "tcp-tls", Timeout: timeout, TLSConfig: &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12}}
 	case strings.HasPrefix(s, "udp://"):
 		addr = strings.TrimPrefix(s, "udp://")
 	case strings.HasPrefix(s, "tcp://"):
-		addr, u.tcpOnly = strings.TrimPrefix(s, "tcp://"), true
+		addr, u.kind = strings.TrimPrefix(s, "tcp://"), kindTCP
 	case strings.Contains(s, "://"):
-		return nil, fmt.Errorf("upstream %q: only plain DNS upstreams (HOST:PORT or tcp://HOST:PORT) are supported so far", s)
+		return nil, fmt.Errorf("upstream %q: want HOST:PORT, tcp://, tls:// or https://", s)
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
@@ -74,7 +121,9 @@ func parseUpstream(s string, timeout time.Duration) (*upstream, error) {
 	u.addr = net.JoinHostPort(host, port)
 	u.pool = make(chan *pooledConn, poolSize)
 	u.udp = &dns.Client{Net: "udp", Timeout: timeout, UDPSize: upstreamUDPSize}
-	u.tcp = &dns.Client{Net: "tcp", Timeout: timeout}
+	if u.tcp == nil {
+		u.tcp = &dns.Client{Net: "tcp", Timeout: timeout}
+	}
 	return u, nil
 }
 
@@ -94,10 +143,10 @@ type forwarder struct {
 	metrics *metrics // nil: none
 }
 
-func newForwarder(upstreams []string, conditional map[string][]string, timeout time.Duration, log *slog.Logger, now func() time.Time) (*forwarder, error) {
+func newForwarder(upstreams []string, conditional map[string][]string, timeout time.Duration, roots *x509.CertPool, log *slog.Logger, now func() time.Time) (*forwarder, error) {
 	f := &forwarder{timeout: timeout, log: log, now: now}
 	for _, s := range upstreams {
-		u, err := parseUpstream(s, timeout)
+		u, err := parseUpstream(s, timeout, roots)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +159,7 @@ func newForwarder(upstreams []string, conditional map[string][]string, timeout t
 		}
 		r := route{suffix: d}
 		for _, s := range servers {
-			u, err := parseUpstream(s, timeout)
+			u, err := parseUpstream(s, timeout, roots)
 			if err != nil {
 				return nil, fmt.Errorf("conditional forwarding for %s: %w", d, err)
 			}
@@ -201,7 +250,13 @@ func (f *forwarder) Resolve(ctx context.Context, req *Request) (*dns.Msg, error)
 func (f *forwarder) exchange(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	if !u.tcpOnly {
+	switch u.kind {
+	case kindDoH:
+		return u.exchangeDoH(actx, q)
+	case kindDoT:
+		return u.exchangeDoT(actx, q)
+	}
+	if u.kind == kindUDP {
 		resp, err := u.exchangeUDP(actx, q)
 		if err != nil {
 			return nil, err
@@ -251,6 +306,85 @@ func (u *upstream) exchangeUDP(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 		return nil, err
 	}
 	return resp, nil
+}
+
+// exchangeDoT asks over a reused TLS connection (opening one when none
+// is idle). A connection the server closed while idle fails on first
+// use; the question is then asked once more on a fresh connection.
+func (u *upstream) exchangeDoT(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	for attempt := 0; ; attempt++ {
+		var pc *pooledConn
+		reused := false
+		select {
+		case pc = <-u.pool:
+			reused = true
+		default:
+			co, err := u.tcp.DialContext(ctx, u.addr)
+			if err != nil {
+				return nil, err
+			}
+			pc = &pooledConn{Conn: co}
+		}
+		resp, _, err := u.tcp.ExchangeWithConnContext(ctx, q, pc.Conn)
+		if err == nil {
+			err = sameQuestion(q, resp)
+		}
+		if err != nil {
+			pc.Close()
+			if reused && attempt == 0 && ctx.Err() == nil {
+				continue
+			}
+			return nil, err
+		}
+		select {
+		case u.pool <- pc:
+		default:
+			pc.Close()
+		}
+		return resp, nil
+	}
+}
+
+// exchangeDoH posts the question (with id 0, as RFC 8484 asks, so that
+// HTTP caches can share answers) and reads the answer.
+func (u *upstream) exchangeDoH(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	id := q.Id
+	q.Id = 0
+	body, err := q.Pack()
+	q.Id = id
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.dohURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/dns-message")
+	req.Header.Set("Accept", "application/dns-message")
+	resp, err := u.doh.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("DNS-over-HTTPS upstream answered HTTP %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/dns-message" {
+		return nil, fmt.Errorf("DNS-over-HTTPS upstream answered %q, not application/dns-message", ct)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(data); err != nil {
+		return nil, fmt.Errorf("DNS-over-HTTPS answer: %w", err)
+	}
+	if err := sameQuestion(q, m); err != nil {
+		return nil, err
+	}
+	m.Id = id
+	return m, nil
 }
 
 // sameQuestion checks that an answer is for the question asked (its id

@@ -76,22 +76,36 @@ func (f *Filter) Listen(opts ServerOptions) (*Server, error) {
 	if opts.RateLimit > 0 {
 		s.limiter = newLimiter(opts.RateLimit, f.now)
 	}
-	pc, err := net.ListenPacket("udp", opts.Addr)
+	pc, ln, err := listenBoth(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("dns listen udp %s: %w", opts.Addr, err)
-	}
-	// TCP on the same port as UDP, even when the port was chosen by the
-	// system (":0").
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+		return nil, err
 	}
 	s.UDPAddr, s.TCPAddr = pc.LocalAddr(), ln.Addr()
 	h := dns.HandlerFunc(s.serveDNS)
 	s.udp = &dns.Server{PacketConn: pc, Handler: h, UDPSize: serverUDPSize}
 	s.tcp = &dns.Server{Listener: ln, Handler: h, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 30 * time.Second }}
 	return s, nil
+}
+
+// listenBoth binds UDP and TCP on the same port. When the port is chosen
+// by the system (":0"), the UDP port it picks may be taken for TCP, so a
+// few ports are tried.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns listen udp %s: %w", addr, err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == 20 {
+			return nil, nil, fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 // Serve answers until ctx is cancelled.
