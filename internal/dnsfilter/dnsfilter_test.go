@@ -578,3 +578,27 @@ func TestEvents(t *testing.T) {
 		t.Errorf("upstreams: %q %q", got[1].Upstream, got[2].Upstream)
 	}
 }
+
+func TestConditionalForwarding(t *testing.T) {
+	general := startUpstream(t, 0)
+	ad := startUpstream(t, 0)
+	snap := testPolicy(t)
+	ident := testIdentity()
+	f, err := New(Options{
+		Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return ident },
+		Upstreams: []string{general.addr}, Conditional: map[string][]string{"School.Internal.": {ad.addr}},
+		Block: BlockResponse{Mode: BlockPage, IPv4: netip.MustParseAddr("127.0.0.80")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{f: f, opts: ServerOptions{Allowed: DefaultAllowed}}
+	for _, name := range []string{"dc1.school.internal.", "school.internal.", "example.org.", "notschool.internal."} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		s.answer(netip.MustParseAddr("127.0.0.1"), "udp", q)
+	}
+	if ad.queries.Load() != 2 || general.queries.Load() != 2 {
+		t.Errorf("school server asked %d times, general %d times; want 2 and 2", ad.queries.Load(), general.queries.Load())
+	}
+}
