@@ -21,8 +21,16 @@ const ReloadInterval = 2 * time.Second
 // when the configuration asked for port 0).
 type Listening struct {
 	HTTP string
+	// HTTPS says the web listener serves HTTPS (a certificate is
+	// configured).
+	HTTPS bool
 	// DNS is the UDP and TCP address of the DNS filter, "" if off.
 	DNS string
+	// DoT is the DNS-over-TLS address, "" if off.
+	DoT string
+	// DoH says the web listener answers DNS-over-HTTPS at
+	// /dns-query/{device-token}.
+	DoH bool
 }
 
 // Serve runs the listeners until ctx is cancelled, reloading the policy
@@ -37,10 +45,13 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if a.cfg.Listen.Proxy != "" {
 		return errors.New("--proxy-addr: the web proxy is not part of this build yet")
 	}
-	var dnsServer *dnsfilter.Server
-	if a.cfg.Listen.DNS != "" {
+	// Everything is checked and bound before anything serves: a bad
+	// certificate or a busy port stops the start with nothing half
+	// running.
+	var certs *certReloader
+	if a.cfg.TLS.Enabled() {
 		var err error
-		if dnsServer, err = a.dnsServer(); err != nil {
+		if certs, err = newCertReloader(a.cfg.TLS, a.log, a.now); err != nil {
 			return err
 		}
 	}
@@ -48,30 +59,50 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen.HTTP, err)
 	}
+	dnsl, err := a.listenDNS(certs)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           a.handler(),
+		Handler:           a.handler(dnsl.doh),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	where := Listening{HTTP: ln.Addr().String()}
-	errc := make(chan error, 2)
+	where := Listening{HTTP: ln.Addr().String(), HTTPS: certs != nil, DoH: dnsl.doh != nil}
+	errc := make(chan error, 3)
 	dnsCtx, stopDNS := context.WithCancel(ctx)
 	defer stopDNS()
-	if dnsServer != nil {
-		where.DNS = dnsServer.UDPAddr.String()
+	if dnsl.plain != nil {
+		where.DNS = dnsl.plain.UDPAddr.String()
 		go func() {
-			if err := dnsServer.Serve(dnsCtx); err != nil {
+			if err := dnsl.plain.Serve(dnsCtx); err != nil {
 				errc <- err
 			}
 		}()
 	}
-	a.log.Info("listening", "http", where.HTTP, "dns", where.DNS)
+	if dnsl.dot != nil {
+		where.DoT = dnsl.dot.Addr.String()
+		go func() {
+			if err := dnsl.dot.Serve(dnsCtx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	a.log.Info("listening", "http", where.HTTP, "https", where.HTTPS, "dns", where.DNS, "dot", where.DoT, "doh", where.DoH)
 	if ready != nil {
 		ready(where)
 	}
-	go func() { errc <- srv.Serve(ln) }()
+	if certs != nil {
+		// HTTP/2 too: ServeTLS offers it when the configuration does not
+		// say otherwise.
+		srv.TLSConfig = certs.tlsConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	tick := time.NewTicker(ReloadInterval)
 	defer tick.Stop()
 	for {
@@ -95,9 +126,55 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	}
 }
 
-// dnsServer builds the DNS filter from the configuration and binds its
-// sockets.
-func (a *App) dnsServer() (*dnsfilter.Server, error) {
+// dnsListeners are the DNS filter's transports, all answering through
+// one Filter (one cache, one set of upstreams): UDP and TCP, DNS-over-TLS,
+// and DNS-over-HTTPS, which the web listener serves. Each is nil when
+// off.
+type dnsListeners struct {
+	plain *dnsfilter.Server
+	dot   *dnsfilter.DoTServer
+	doh   http.Handler
+}
+
+// listenDNS builds the DNS filter when DNS or DNS-over-TLS is configured,
+// and binds its sockets. DNS-over-HTTPS comes with the filter.
+func (a *App) listenDNS(certs *certReloader) (dnsListeners, error) {
+	var l dnsListeners
+	if a.cfg.Listen.DNS == "" && a.cfg.Listen.DoT == "" {
+		return l, nil
+	}
+	f, err := a.dnsFilter()
+	if err != nil {
+		return l, err
+	}
+	c := a.cfg.DNS
+	var allowed []netip.Prefix
+	for _, n := range c.AllowNetworks {
+		allowed = append(allowed, netip.MustParsePrefix(n)) // checked by Validate
+	}
+	if a.cfg.Listen.DoT != "" {
+		if certs == nil {
+			return l, errors.New("listen.dot: DNS-over-TLS needs a certificate (tls.cert_file and tls.key_file)")
+		}
+		if l.dot, err = f.ListenDoT(dnsfilter.DoTOptions{Addr: a.cfg.Listen.DoT, TLS: certs.tlsConfig(), Allowed: allowed, RateLimit: c.RateLimit}); err != nil {
+			return l, err
+		}
+	}
+	// UDP and TCP last: that server cannot be closed without serving.
+	if a.cfg.Listen.DNS != "" {
+		if l.plain, err = f.Listen(dnsfilter.ServerOptions{Addr: a.cfg.Listen.DNS, Allowed: allowed, RateLimit: c.RateLimit}); err != nil {
+			if l.dot != nil {
+				l.dot.Close()
+			}
+			return dnsListeners{}, err
+		}
+	}
+	l.doh = f.DoH(dnsfilter.DoHOptions{RateLimit: c.RateLimit})
+	return l, nil
+}
+
+// dnsFilter builds the DNS filter from the configuration.
+func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 	c := a.cfg.DNS
 	block := dnsfilter.BlockResponse{Mode: c.BlockMode}
 	if c.BlockIPv4 != "" {
@@ -113,11 +190,7 @@ func (a *App) dnsServer() (*dnsfilter.Server, error) {
 	if (block.Mode == "" || block.Mode == dnsfilter.BlockPage) && !block.IPv4.IsValid() {
 		return nil, errors.New("dns.block_ipv4: set the address clients reach the block page at (the web listener does not listen on one IPv4 address)")
 	}
-	var allowed []netip.Prefix
-	for _, n := range c.AllowNetworks {
-		allowed = append(allowed, netip.MustParsePrefix(n))
-	}
-	f, err := dnsfilter.New(dnsfilter.Options{
+	return dnsfilter.New(dnsfilter.Options{
 		Policy:       a.Snapshot,
 		Identity:     a.Identity,
 		Upstreams:    a.cfg.Upstreams,
@@ -127,16 +200,16 @@ func (a *App) dnsServer() (*dnsfilter.Server, error) {
 		Logger:       a.log,
 		Now:          a.now,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return f.Listen(dnsfilter.ServerOptions{Addr: a.cfg.Listen.DNS, Allowed: allowed, RateLimit: c.RateLimit})
 }
 
-// handler serves the health check. The console, block page and API come
-// with the web package.
-func (a *App) handler() http.Handler {
+// handler serves the health check and DNS-over-HTTPS (doh, when the DNS
+// filter is on). The console, block page and API come with the web
+// package.
+func (a *App) handler(doh http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if doh != nil {
+		mux.Handle(dnsfilter.DoHPattern, doh)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		snap := a.Snapshot()
 		body := struct {

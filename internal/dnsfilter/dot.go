@@ -167,3 +167,6 @@ func allowedBy(networks []netip.Prefix, a netip.Addr) bool {
 	}
 	return false
 }
+
+// Close releases the socket of a server that will not Serve.
+func (s *DoTServer) Close() error { return s.srv.Listener.Close() }

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/warden-schools/warden/internal/config"
+)
+
+// fakeUpstream answers every A question with 192.0.2.7, on loopback.
+func fakeUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 30}, A: net.IPv4(192, 0, 2, 7)})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// serveDemo runs the demo school's server in-process with cfg's changes,
+// on loopback ports, until the test ends.
+func serveDemo(t *testing.T, change func(*config.Config)) (*App, Listening) {
+	t.Helper()
+	a := openDemo(t)
+	a.cfg.Listen = config.Listen{HTTP: "127.0.0.1:0", DNS: "127.0.0.1:0"}
+	a.cfg.Upstreams = []string{fakeUpstream(t)}
+	change(&a.cfg)
+	if err := a.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Listening, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, func(l Listening) { ready <- l }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case l := <-ready:
+		return a, l
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	return nil, Listening{}
+}
+
+// dohA asks for name's address over DoH at url and returns the HTTP
+// status and the first address.
+func dohA(t *testing.T, c *http.Client, url, name string) (int, string) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	buf, _ := m.Pack()
+	resp, err := c.Post(url, "application/dns-message", bytes.NewReader(buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, ""
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(body); err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			return resp.StatusCode, a.A.String()
+		}
+	}
+	return resp.StatusCode, ""
+}
+
+// waitFor polls until cond holds, for at most a few reloads. Tests
+// reload at once after a change rather than wait for the server's tick.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * ReloadInterval)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestServeTLS runs the web listener over HTTPS with DNS-over-HTTPS and
+// DNS-over-TLS, issues the DSL's laptop (staff) a token, and uses it from
+// loopback, which the demo otherwise treats as a key stage 2 pupil.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	tlsFiles := config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	roots := writeTestCert(t, tlsFiles.CertFile, tlsFiles.KeyFile, "dns.school.test", time.Now())
+	a, l := serveDemo(t, func(c *config.Config) {
+		c.TLS = tlsFiles
+		c.Listen.DoT = "127.0.0.1:0"
+		c.DNS.DoTHostname = "dns.school.test"
+	})
+	if !l.HTTPS || !l.DoH || l.DoT == "" || l.DNS == "" {
+		t.Fatalf("listening %+v", l)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get("https://" + l.HTTP + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Errorf("healthz over HTTPS: %s %s", resp.Proto, resp.Status)
+	}
+
+	ctx := context.Background()
+	issued, err := a.IssueDeviceToken(ctx, "test", "DSL-Laptop", "https://"+l.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.Device != "dsl-laptop" || issued.Replaced || issued.DoHURL != "https://"+l.HTTP+"/dns-query/"+issued.Token ||
+		issued.DoTName != issued.Token+".dns.school.test" {
+		t.Fatalf("issued %+v", issued)
+	}
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Games are blocked for key stage 2 and allowed for staff.
+	waitFor(t, "the new token", func() bool {
+		code, addr := dohA(t, client, issued.DoHURL, "roblox.com")
+		return code == http.StatusOK && addr == "192.0.2.7"
+	})
+	dot := func(serverName string) string {
+		m := new(dns.Msg)
+		m.SetQuestion("roblox.com.", dns.TypeA)
+		c := &dns.Client{Net: "tcp-tls", Timeout: 3 * time.Second, TLSConfig: &tls.Config{RootCAs: roots, ServerName: serverName}}
+		r, _, err := c.Exchange(m, l.DoT)
+		if err != nil {
+			t.Fatalf("DoT via %s: %v", serverName, err)
+		}
+		if len(r.Answer) == 0 {
+			return dns.RcodeToString[r.Rcode]
+		}
+		return r.Answer[0].(*dns.A).A.String()
+	}
+	if got := dot(issued.DoTName); got != "192.0.2.7" {
+		t.Errorf("DoT with the token: %s, want the staff answer", got)
+	}
+	if got := dot("dns.school.test"); got != "127.0.0.1" {
+		t.Errorf("DoT without a token: %s, want the block page for a pupil", got)
+	}
+
+	name, had, err := a.RevokeDeviceToken(ctx, "test", "dsl-laptop")
+	if err != nil || !had || name != "dsl-laptop" {
+		t.Fatalf("revoke = %q, %v, %v", name, had, err)
+	}
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the revocation", func() bool {
+		code, _ := dohA(t, client, issued.DoHURL, "roblox.com")
+		return code == http.StatusNotFound
+	})
+	if got := dot(issued.DoTName); got != "127.0.0.1" {
+		t.Errorf("DoT with a revoked token: %s, want the pupil's block page", got)
+	}
+	if _, had, err := a.RevokeDeviceToken(ctx, "test", "dsl-laptop"); err != nil || had {
+		t.Errorf("revoking twice = %v, %v", had, err)
+	}
+}
+
+// TestServeDoHPlainHTTP: without a certificate DoH is on the web listener
+// over HTTP, for loopback only.
+func TestServeDoHPlainHTTP(t *testing.T) {
+	a, l := serveDemo(t, func(*config.Config) {})
+	if l.HTTPS || !l.DoH || l.DoT != "" {
+		t.Fatalf("listening %+v", l)
+	}
+	issued, err := a.IssueDeviceToken(context.Background(), "test", "head-laptop", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !issued.DoHURLGuessed || !strings.HasPrefix(issued.DoHURL, "http://127.0.0.1:0/dns-query/") {
+		t.Errorf("DoH URL %q (guessed %v)", issued.DoHURL, issued.DoHURLGuessed)
+	}
+	url := "http://" + l.HTTP + "/dns-query/" + issued.Token
+	waitFor(t, "the new token", func() bool {
+		code, addr := dohA(t, http.DefaultClient, url, "roblox.com")
+		return code == http.StatusOK && addr == "192.0.2.7"
+	})
+}
+
+func TestServeRefusesBadCertificate(t *testing.T) {
+	a := openDemo(t)
+	dir := t.TempDir()
+	a.cfg.Listen = config.Listen{HTTP: "127.0.0.1:0"}
+	a.cfg.TLS = config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "other.key")}
+	writeTestCert(t, a.cfg.TLS.CertFile, "", "a.example", time.Now())
+	writeTestCert(t, "", a.cfg.TLS.KeyFile, "b.example", time.Now())
+	err := a.Serve(context.Background(), func(Listening) { t.Error("listening with a mismatched key") })
+	if err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("Serve = %v", err)
+	}
+}
+
+func TestDoHURL(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     func(*config.Config)
+		urlBase string
+		want    string
+		guessed bool
+	}{
+		{"public URL", func(c *config.Config) { c.PublicURL = "https://warden.school.example/" }, "", "https://warden.school.example/dns-query/T", false},
+		{"flag wins", func(c *config.Config) { c.PublicURL = "https://warden.school.example" }, "https://dns.trust.example:8443", "https://dns.trust.example:8443/dns-query/T", false},
+		{"listener with a certificate", func(c *config.Config) {
+			c.Listen.HTTP = "10.0.0.5:443"
+			c.TLS = config.TLS{CertFile: "a", KeyFile: "b"}
+		}, "", "https://10.0.0.5/dns-query/T", true},
+		{"listener without a certificate", func(c *config.Config) { c.Listen.HTTP = "127.0.0.1:8080" }, "", "http://127.0.0.1:8080/dns-query/T", true},
+		{"listener on every address", func(c *config.Config) {
+			c.Listen.HTTP = "0.0.0.0:8443"
+			c.TLS = config.TLS{CertFile: "a", KeyFile: "b"}
+		}, "", "https://WARDEN-HOST:8443/dns-query/T", true},
+		{"IPv6 listener", func(c *config.Config) { c.Listen.HTTP = "[fd00::5]:80" }, "", "http://[fd00::5]/dns-query/T", true},
+		{"no host", func(c *config.Config) { c.Listen.HTTP = ":8080" }, "", "http://WARDEN-HOST:8080/dns-query/T", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &App{cfg: config.Default()}
+			tt.cfg(&a.cfg)
+			got, guessed := a.dohURL(tt.urlBase, "T")
+			if got != tt.want || guessed != tt.guessed {
+				t.Errorf("dohURL = %q, %v; want %q, %v", got, guessed, tt.want, tt.guessed)
+			}
+		})
+	}
+}
