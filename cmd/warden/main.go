@@ -27,6 +27,7 @@ Usage:
   warden init    [--data DIR] [--config FILE] [--demo]
   warden serve   [--data DIR] [--config FILE] [--demo] [--http-addr HOST:PORT]
                  [--dns-addr HOST:PORT] [--proxy-addr HOST:PORT] [--upstream HOST:PORT ...]
+                 [--tls-cert FILE --tls-key FILE] [--dot-addr HOST:PORT]
   warden check   [--data DIR] (--group ID | --user NAME | --ip IP) [--ip IP] [--time RFC3339] [--json] HOST_OR_URL
   warden lists   import [--format ut1|plain|hosts|adblock|sha256] [--category NAME] [--name ID] [--mandatory iwf|ctiru] PATH
   warden lists   categories | show [ID] | add ID ENTRY... | remove ID ENTRY... | delete ID
@@ -34,7 +35,8 @@ Usage:
   warden people  list [--kind KIND] [--group ID] [--search TEXT]
   warden groups  list | add ID [--mode M] [--safe-search S] [--like GROUP] | set ID CATEGORY=ACTION...
   warden groups  members [list | add GROUP --kind K [--years R-2] [--role TEXT] | remove N | clear]
-  warden devices list
+  warden devices list | add NAME [--kind school|personal] [--ip IP] [--mac MAC] [--group ID] [--owner LOGIN]
+  warden devices token issue NAME [--url-base URL] | token revoke NAME
   warden zones   list
   warden version
 

@@ -276,9 +276,12 @@ func TestPeopleImport(t *testing.T) {
 
 // served is a running `warden serve` and where it listens.
 type served struct {
-	http, dns string
-	cmd       *exec.Cmd
-	stderr    *bytes.Buffer
+	// scheme is "http", or "https" when the web listener has a
+	// certificate; dot is the DNS-over-TLS address.
+	http, dns, dot string
+	scheme         string
+	cmd            *exec.Cmd
+	stderr         *bytes.Buffer
 }
 
 // serve starts the real server with the given extra arguments, always on
@@ -299,25 +302,30 @@ func serve(t *testing.T, data string, args ...string) *served {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	httpRe := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
+	httpRe := regexp.MustCompile(`(https?)://(127\.0\.0\.1:\d+)/healthz`)
 	dnsRe := regexp.MustCompile(`DNS filter on (127\.0\.0\.1:\d+)`)
-	wantDNS := false
+	dotRe := regexp.MustCompile(`DNS-over-TLS on (127\.0\.0\.1:\d+)`)
+	wantDNS, wantDoT := false, false
 	for _, a := range args {
 		wantDNS = wantDNS || a == "--dns-addr"
+		wantDoT = wantDoT || a == "--dot-addr"
 	}
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if m := httpRe.FindStringSubmatch(lines.Text()); m != nil {
-			s.http = m[1]
+			s.scheme, s.http = m[1], m[2]
 		}
 		if m := dnsRe.FindStringSubmatch(lines.Text()); m != nil {
 			s.dns = m[1]
 		}
-		if s.http != "" && (s.dns != "" || !wantDNS) {
+		if m := dotRe.FindStringSubmatch(lines.Text()); m != nil {
+			s.dot = m[1]
+		}
+		if s.http != "" && (s.dns != "" || !wantDNS) && (s.dot != "" || !wantDoT) {
 			break
 		}
 	}
-	if s.http == "" || wantDNS && s.dns == "" {
+	if s.http == "" || wantDNS && s.dns == "" || wantDoT && s.dot == "" {
 		t.Fatalf("server did not report its addresses; stderr:\n%s", s.stderr.String())
 	}
 	go io.Copy(io.Discard, stdout)

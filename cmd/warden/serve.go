@@ -66,6 +66,9 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 	dnsAddr := fs.String("dns-addr", "", "DNS listener HOST:PORT")
 	proxyAddr := fs.String("proxy-addr", "", "web proxy listener HOST:PORT")
 	allowLoopback := fs.Bool("proxy-allow-loopback", false, "let the proxy reach loopback destinations (tests and benchmarks only)")
+	tlsCert := fs.String("tls-cert", "", "certificate PEM file for HTTPS and DNS-over-TLS (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "private key PEM file of --tls-cert")
+	dotAddr := fs.String("dot-addr", "", "DNS-over-TLS listener HOST:PORT, e.g. 0.0.0.0:853 (needs a certificate)")
 	var upstreams stringsFlag
 	fs.Var(&upstreams, "upstream", "upstream DNS resolver HOST:PORT (repeatable; overrides the configuration)")
 	rest, err := parse(fs, args)
@@ -87,6 +90,12 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 	}
 	if *proxyAddr != "" {
 		cfg.Listen.Proxy = *proxyAddr
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cfg.TLS.CertFile, cfg.TLS.KeyFile = *tlsCert, *tlsKey
+	}
+	if *dotAddr != "" {
+		cfg.Listen.DoT = *dotAddr
 	}
 	if len(upstreams) > 0 {
 		cfg.Upstreams = upstreams
@@ -131,10 +140,24 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.Serve(ctx, func(l app.Listening) {
-		fmt.Fprintf(c.stdout, "Warden is running: http://%s/healthz (data %s, pid %d). Stop with Ctrl-C.\n", l.HTTP, cfg.DataDir, os.Getpid())
+		scheme := "http"
+		if l.HTTPS {
+			scheme = "https"
+		}
+		fmt.Fprintf(c.stdout, "Warden is running: %s://%s/healthz (data %s, pid %d). Stop with Ctrl-C.\n", scheme, l.HTTP, cfg.DataDir, os.Getpid())
 		if l.DNS != "" {
 			host, port, _ := net.SplitHostPort(l.DNS)
 			fmt.Fprintf(c.stdout, "DNS filter on %s (UDP and TCP): try  dig @%s -p %s www.bet365.com\n", l.DNS, host, port)
+		}
+		if l.DoT != "" {
+			fmt.Fprintf(c.stdout, "DNS-over-TLS on %s\n", l.DoT)
+		}
+		if l.DoH {
+			note := ""
+			if !l.HTTPS {
+				note = " (plain HTTP: loopback only until the web listener has a certificate)"
+			}
+			fmt.Fprintf(c.stdout, "DNS-over-HTTPS at %s://%s/dns-query/{device-token}%s\n", scheme, l.HTTP, note)
 		}
 	})
 }

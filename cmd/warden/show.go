@@ -37,41 +37,6 @@ func (c *cli) groupsList(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (c *cli) devicesCmd(ctx context.Context, args []string) error {
-	if err := listOnly("devices", args); err != nil {
-		return err
-	}
-	a, _, err := c.simple(ctx, "devices list", args[1:], noArgs, false)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	devs, err := a.Directory.Devices(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tKIND\tIP\tMAC\tGROUP\tOWNER\tTOKEN")
-	for _, d := range devs {
-		ip := ""
-		if d.IP.IsValid() {
-			ip = d.IP.String()
-		}
-		owner := ""
-		if d.OwnerID != 0 {
-			if p, err := a.Directory.Person(ctx, d.OwnerID); err == nil {
-				owner = p.DisplayName()
-			}
-		}
-		token := "no"
-		if d.TokenHash != "" {
-			token = "yes"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Kind, ip, d.MAC, d.GroupID, owner, token)
-	}
-	return tw.Flush()
-}
-
 func (c *cli) zonesCmd(ctx context.Context, args []string) error {
 	if err := listOnly("zones", args); err != nil {
 		return err

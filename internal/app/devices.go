@@ -3,13 +3,47 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 
+	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/identity"
+	"github.com/warden-schools/warden/internal/store"
 )
+
+// AddDevice registers a device, owned by the person with ownerLogin
+// (username or email) if it is not empty. Errors say what to look up.
+func (a *App) AddDevice(ctx context.Context, actor string, dev directory.Device, ownerLogin string) (int64, error) {
+	if ownerLogin != "" {
+		p, err := a.Directory.PersonByLogin(ctx, ownerLogin)
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, fmt.Errorf("no person with the login %q (see `warden people list`)", ownerLogin)
+		}
+		if err != nil {
+			return 0, err
+		}
+		dev.OwnerID = p.ID
+	}
+	if dev.GroupID != "" {
+		if snap := a.Snapshot(); snap != nil && !snap.HasGroup(dev.GroupID) {
+			return 0, fmt.Errorf("no group %q (see `warden groups list`)", dev.GroupID)
+		}
+	}
+	return a.Directory.AddDevice(ctx, actor, dev)
+}
+
+// deviceByName finds a device for a command, with an error that says
+// where to look when there is none.
+func (a *App) deviceByName(ctx context.Context, name string) (directory.Device, error) {
+	dev, err := a.Directory.DeviceByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return dev, fmt.Errorf("no device %q (see `warden devices list`, or add it with `warden devices add`)", name)
+	}
+	return dev, err
+}
 
 // IssuedToken is a new device token and what to set the device up with.
 // The token is shown once: only its hash is stored.
@@ -34,7 +68,7 @@ type IssuedToken struct {
 // of public_url. A running server accepts the new token, and refuses the
 // old one, from its next reload (within ReloadInterval).
 func (a *App) IssueDeviceToken(ctx context.Context, actor, device, urlBase string) (IssuedToken, error) {
-	dev, err := a.Directory.DeviceByName(ctx, device)
+	dev, err := a.deviceByName(ctx, device)
 	if err != nil {
 		return IssuedToken{}, err
 	}
@@ -57,7 +91,7 @@ func (a *App) IssueDeviceToken(ctx context.Context, actor, device, urlBase strin
 // whether it had one. A running server refuses the token from its next
 // reload.
 func (a *App) RevokeDeviceToken(ctx context.Context, actor, device string) (string, bool, error) {
-	dev, err := a.Directory.DeviceByName(ctx, device)
+	dev, err := a.deviceByName(ctx, device)
 	if err != nil {
 		return "", false, err
 	}
