@@ -429,3 +429,62 @@ func TestDeviceKey(t *testing.T) {
 		seen[k] = true
 	}
 }
+
+// FuzzDoH feeds arbitrary requests to the DoH handler: whatever a client
+// sends, it answers with an HTTP error it means or a DNS message that
+// unpacks, and never panics.
+func FuzzDoH(f *testing.F) {
+	good := func(name string, qtype uint16, edns bool) []byte {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		if edns {
+			m.SetEdns0(4096, true)
+		}
+		b, _ := m.Pack()
+		return b
+	}
+	f.Add(true, dohContentType, "", good("example.org.", dns.TypeA, false))
+	f.Add(true, dohContentType+"; charset=binary", "", good("bet365.com.", dns.TypeHTTPS, true))
+	f.Add(false, "", "dns="+base64.RawURLEncoding.EncodeToString(good("www.google.co.uk.", dns.TypeA, true)), []byte(nil))
+	f.Add(false, "", "dns=AAABAAABAAAAAAAAB2V4YW1wbGUDb3JnAAABAAE=", []byte(nil))
+	f.Add(false, "", "dns=%zz", []byte(nil))
+	f.Add(true, "application/dns-message", "", []byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	f.Add(true, "text/plain", "", []byte("hello"))
+
+	s := offlineServer(f)
+	tok := newToken(f)
+	tab := identity.New(identity.Data{
+		Devices:      []identity.Device{{ID: 1, Name: "laptop", TokenHash: identity.HashToken(tok), GroupID: "key-stage-2"}},
+		UnknownGroup: "unknown",
+	})
+	s.f.opts.Identity = func() *identity.Table { return tab }
+	mux := http.NewServeMux()
+	mux.Handle(DoHPattern, s.f.DoH(DoHOptions{RateLimit: -1}))
+	f.Fuzz(func(t *testing.T, post bool, contentType, rawQuery string, body []byte) {
+		method := http.MethodGet
+		if post {
+			method = http.MethodPost
+		}
+		req := httptest.NewRequest(method, "/dns-query/"+tok, bytes.NewReader(body))
+		req.URL.RawQuery = rawQuery
+		req.RemoteAddr = "127.0.0.1:40000"
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			m := new(dns.Msg)
+			if err := m.Unpack(rec.Body.Bytes()); err != nil || !m.Response {
+				t.Fatalf("HTTP 200 with a body that is not a DNS answer: %v", err)
+			}
+			if rec.Header().Get("Content-Type") != dohContentType || !strings.HasPrefix(rec.Header().Get("Cache-Control"), "max-age=") {
+				t.Fatalf("headers %v", rec.Header())
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong, http.StatusUnsupportedMediaType:
+		default:
+			t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+		}
+	})
+}
