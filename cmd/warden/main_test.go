@@ -427,6 +427,26 @@ func TestServeDNS(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Every question was counted and recorded in the access log.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := string(body)
+		written := regexp.MustCompile(`(?m)^warden_events_written_total (\d+)`).FindStringSubmatch(m)
+		if strings.Contains(m, `warden_dns_queries_total{decision="block",qtype="A"}`) &&
+			strings.Contains(m, `warden_dns_blocked_total{category="gambling"}`) && written != nil && written[1] != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics do not show the queries and their events:\n%s", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	s.stop(t)
 }
 

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/warden-schools/warden/internal/dnsfilter"
 )
@@ -73,11 +77,28 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	}
 	where := Listening{HTTP: ln.Addr().String(), HTTPS: certs != nil, DoH: dnsl.doh != nil}
 	errc := make(chan error, 3)
+	// The access-log writer outlives the listeners: at shutdown they stop
+	// first, then it writes what is still queued.
+	eventsCtx, stopEvents := context.WithCancel(context.Background())
+	eventsDone := make(chan error, 1)
+	go func() { eventsDone <- a.RunEvents(eventsCtx) }()
+	defer func() {
+		stopEvents()
+		if err := <-eventsDone; err != nil {
+			a.log.Error("events_not_written", "err", err)
+		}
+	}()
+	var dnsRunning sync.WaitGroup
 	dnsCtx, stopDNS := context.WithCancel(ctx)
-	defer stopDNS()
+	defer func() {
+		stopDNS()
+		dnsRunning.Wait()
+	}()
 	if dnsl.plain != nil {
 		where.DNS = dnsl.plain.UDPAddr.String()
+		dnsRunning.Add(1)
 		go func() {
+			defer dnsRunning.Done()
 			if err := dnsl.plain.Serve(dnsCtx); err != nil {
 				errc <- err
 			}
@@ -85,7 +106,9 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	}
 	if dnsl.dot != nil {
 		where.DoT = dnsl.dot.Addr.String()
+		dnsRunning.Add(1)
 		go func() {
+			defer dnsRunning.Done()
 			if err := dnsl.dot.Serve(dnsCtx); err != nil {
 				errc <- err
 			}
@@ -197,6 +220,8 @@ func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 		Conditional:  c.Conditional,
 		Block:        block,
 		CacheEntries: c.CacheEntries,
+		Events:       a.QueryEvents(),
+		Metrics:      a.Metrics,
 		Logger:       a.log,
 		Now:          a.now,
 	})
@@ -210,6 +235,7 @@ func (a *App) handler(doh http.Handler) http.Handler {
 	if doh != nil {
 		mux.Handle(dnsfilter.DoHPattern, doh)
 	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		snap := a.Snapshot()
 		body := struct {
