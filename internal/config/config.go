@@ -200,7 +200,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateTLS()...)
 	for i, u := range c.Upstreams {
-		if err := checkHostPort(u); err != nil {
+		if err := checkUpstream(u); err != nil {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
 		}
 	}
@@ -231,7 +231,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("dns.conditional.%s: no servers", domain))
 		}
 		for i, srv := range servers {
-			if err := checkHostPort(srv); err != nil {
+			if err := checkUpstream(srv); err != nil {
 				errs = append(errs, fmt.Errorf("dns.conditional.%s[%d]: %w", domain, i, err))
 			}
 		}
@@ -294,6 +294,31 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// checkUpstream checks a resolver address: HOST:PORT (or udp:// or
+// tcp://HOST:PORT), tls://HOST[:PORT][#NAME] for DNS-over-TLS, or an
+// https:// URL for DNS-over-HTTPS.
+func checkUpstream(u string) error {
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" {
+			return fmt.Errorf("%q is not a DNS-over-HTTPS URL", u)
+		}
+		return nil
+	case strings.HasPrefix(u, "tls://"):
+		hostport, _, _ := strings.Cut(strings.TrimPrefix(u, "tls://"), "#")
+		if _, _, err := net.SplitHostPort(hostport); err != nil {
+			hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), "853")
+		}
+		return checkHostPort(hostport)
+	case strings.HasPrefix(u, "udp://"), strings.HasPrefix(u, "tcp://"):
+		return checkHostPort(u[len("udp://"):])
+	case strings.Contains(u, "://"):
+		return fmt.Errorf("%q: want HOST:PORT, tcp://, tls:// or https://", u)
+	}
+	return checkHostPort(u)
 }
 
 func checkHostPort(addr string) error {

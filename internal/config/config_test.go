@@ -92,3 +92,17 @@ func TestValidateDNS(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestUpstreamForms(t *testing.T) {
+	for _, u := range []string{"192.0.2.53:53", "udp://192.0.2.53:53", "tcp://[2001:db8::53]:53", "tls://1.1.1.1#cloudflare-dns.com",
+		"tls://dns.quad9.net:853", "https://dns.quad9.net/dns-query"} {
+		if err := checkUpstream(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"192.0.2.53", "quic://dns.example:853", "https://", "tcp://nope"} {
+		if err := checkUpstream(u); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+}
