@@ -51,12 +51,14 @@ type cacheKey struct {
 	flags uint8 // DO and CD bits of the query
 }
 
+// cacheEntry holds an answer in wire form: a few hundred bytes where the
+// parsed message would take kilobytes, so a full cache stays small.
 type cacheEntry struct {
-	msg         *dns.Msg
+	wire        []byte
 	stored      time.Time
 	expires     time.Time
 	ttl         time.Duration
-	hits        int
+	hits        int32
 	prefetching bool
 }
 
@@ -103,9 +105,14 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 		if prefetch {
 			e.prefetching = true
 		}
-		m := e.msg.Copy()
+		wire := e.wire
 		elapsed := uint32(now.Sub(e.stored) / time.Second)
 		sh.mu.Unlock()
+		m := new(dns.Msg)
+		if err := m.Unpack(wire); err != nil {
+			// Cannot happen for what store packed; answer afresh.
+			return c.next.Resolve(ctx, req)
+		}
 		c.hits.Add(1)
 		if prefetch {
 			c.prefetch(req, k)
@@ -156,7 +163,11 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	if !ok || ttl <= 0 {
 		return
 	}
-	e := &cacheEntry{msg: m.Copy(), stored: now, expires: now.Add(ttl), ttl: ttl}
+	wire, err := m.Pack()
+	if err != nil {
+		return
+	}
+	e := &cacheEntry{wire: wire, stored: now, expires: now.Add(ttl), ttl: ttl}
 	sh := c.shard(k)
 	sh.mu.Lock()
 	if len(sh.entries) >= c.perMax {
