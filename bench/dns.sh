@@ -29,6 +29,8 @@
 # Environment: WARDEN_SHARED_DATA (the shared data folder),
 #   DNSPERF_CLIENTS (default 4) and DNSPERF_OUTSTANDING (default 128).
 # It exits 0 once the report is printed, whether or not targets are met.
+# A full run takes about 6 minutes and, with Warden's access log on, writes
+# some 130 bytes per query (about 0.5 GB) into the work folder.
 set -euo pipefail
 
 prog=bench/dns.sh
@@ -127,6 +129,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+free_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((2 * 1024 * 1024)) ]; then
+  say "warning: less than 2 GiB free in $work; Warden's access log may fill it (set TMPDIR elsewhere)"
+fi
+
+# fg_run CMD...: run CMD in the background and wait for it, so that a
+# signal reaches the trap at once (the clean-up then stops CMD too).
+fg_run() {
+  local p rc=0
+  "$@" &
+  p=$!
+  pids+=("$p")
+  wait "$p" || rc=$?
+  unset 'pids[-1]'
+  return "$rc"
+}
 
 # port_free PORT: nothing listens on PORT (TCP or UDP, IPv4 or IPv6).
 port_free() {
@@ -410,7 +428,7 @@ throughput() {
   alive "${label[$k]}" "${pid[$k]}" "${log[$k]}"
   c0=$(cpu_ticks "${pid[$k]}")
   d0=$(disk_bytes "$k")
-  dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -l "$duration" -c "$clients" -q "$outstanding" >"$out" 2>&1 || {
+  fg_run dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -l "$duration" -c "$clients" -q "$outstanding" >"$out" 2>&1 || {
     tail -n 20 "$out" >&2
     die "dnsperf against ${label[$k]} failed"
   }
@@ -433,7 +451,7 @@ latency() {
   local k=$1 r=$2 out
   out=$work/latency-$k-$r.txt
   alive "${label[$k]}" "${pid[$k]}" "${log[$k]}"
-  dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -l "$lat_duration" -Q "$rate" -c "$clients" -q "$outstanding" -v >"$out" 2>&1 || {
+  fg_run dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -l "$lat_duration" -Q "$rate" -c "$clients" -q "$outstanding" -v >"$out" 2>&1 || {
     tail -n 20 "$out" >&2
     die "dnsperf -Q $rate against ${label[$k]} failed"
   }
@@ -457,7 +475,7 @@ cold() {
   local k=$1 out
   out=$work/dnsperf-$k-cold.txt
   alive "${label[$k]}" "${pid[$k]}" "${log[$k]}"
-  dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -n 1 -c "$clients" -q "$outstanding" >"$out" 2>&1 || {
+  fg_run dnsperf -s 127.0.0.1 -p "${port[$k]}" -d "$queries" -n 1 -c "$clients" -q "$outstanding" >"$out" 2>&1 || {
     tail -n 20 "$out" >&2
     die "dnsperf (first pass) against ${label[$k]} failed"
   }
