@@ -113,9 +113,11 @@ func run(args []string, out io.Writer) error {
 
 	// Top the blocklist up to the total with generated names.
 	need := max(*total-len(existing), 0)
-	// GenerateDomains can repeat a name now and then (a counter in base 36
-	// next to a syllable can spell what another counter and syllable
-	// spell), so each name is checked against everything taken so far.
+	// GenerateDomains' names are distinct in practice but not by
+	// construction (a base-36 counter after a syllable can spell what
+	// another syllable and counter spell: "ne"+"t5" and "net"+"5"), and
+	// may be in the lists already, so each is checked against everything
+	// taken so far.
 	generated := make([]string, 0, need)
 	liststest.GenerateDomains(need+need/8+1000, *seed, func(n string) {
 		if len(generated) < need && !existing.has(n) {
