@@ -5,9 +5,11 @@ package accesslog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/warden-schools/warden/internal/events"
@@ -23,43 +25,65 @@ const columns = 18
 // Log reads and writes the access log.
 type Log struct {
 	db *store.DB
+	// full and one insert rowsPerStatement rows and one row; prepared
+	// once, because parsing a statement costs more than running it.
+	prepare   sync.Once
+	full, one *sql.Stmt
+	prepErr   error
 }
 
 // New returns a Log over the store.
 func New(db *store.DB) *Log { return &Log{db: db} }
 
+// insertSQL is the INSERT for n rows.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO access_log (at, source, client_ip, device_id, person_id, group_id, host, url, qtype,
+		action, alert, category, list_id, rule, policy_version, latency_us, upstream, status) VALUES `)
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", columns), ", ") + ")"
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
 // Write stores a batch of events in one transaction (all or nothing). It
 // is the event pipeline's sink.
 func (l *Log) Write(ctx context.Context, batch []events.Event) error {
+	l.prepare.Do(func() {
+		if l.full, l.prepErr = l.db.PrepareContext(ctx, l.db.Rebind(insertSQL(rowsPerStatement))); l.prepErr == nil {
+			l.one, l.prepErr = l.db.PrepareContext(ctx, l.db.Rebind(insertSQL(1)))
+		}
+	})
+	if l.prepErr != nil {
+		return fmt.Errorf("write access log: %w", l.prepErr)
+	}
+	args := make([]any, 0, rowsPerStatement*columns)
 	return l.db.WithTx(ctx, func(tx *store.Tx) error {
+		full, one := tx.StmtContext(ctx, l.full), tx.StmtContext(ctx, l.one)
+		defer full.Close()
+		defer one.Close()
 		for len(batch) > 0 {
-			n := min(len(batch), rowsPerStatement)
-			if err := insert(ctx, tx, batch[:n]); err != nil {
+			n, stmt := rowsPerStatement, full
+			if len(batch) < rowsPerStatement {
+				n, stmt = 1, one
+			}
+			args = args[:0]
+			for _, e := range batch[:n] {
+				args = append(args, store.Millis(e.Time), e.Source, addr(e.ClientIP), nullID(e.DeviceID), nullID(e.PersonID), e.Group,
+					e.Host, e.URL, e.QType, e.Action, e.Alert, e.Category, e.List, e.Rule, e.PolicyVersion,
+					e.Latency.Microseconds(), e.Upstream, e.Status)
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("write access log: %w", err)
 			}
 			batch = batch[n:]
 		}
 		return nil
 	})
-}
-
-func insert(ctx context.Context, tx *store.Tx, evs []events.Event) error {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO access_log (at, source, client_ip, device_id, person_id, group_id, host, url, qtype,
-		action, alert, category, list_id, rule, policy_version, latency_us, upstream, status) VALUES `)
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", columns), ", ") + ")"
-	args := make([]any, 0, len(evs)*columns)
-	for i, e := range evs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-		args = append(args, store.Millis(e.Time), e.Source, addr(e.ClientIP), nullID(e.DeviceID), nullID(e.PersonID), e.Group,
-			e.Host, e.URL, e.QType, e.Action, e.Alert, e.Category, e.List, e.Rule, e.PolicyVersion,
-			e.Latency.Microseconds(), e.Upstream, e.Status)
-	}
-	_, err := tx.ExecContext(ctx, tx.Rebind(b.String()), args...)
-	return err
 }
 
 func addr(a netip.Addr) string {
