@@ -58,7 +58,7 @@ type Server struct {
 	f       *Filter
 	opts    ServerOptions
 	limiter *limiter
-	udp     *dns.Server
+	udp     *udpServer
 	tcp     *dns.Server
 	// UDPAddr and TCPAddr are the bound addresses, once listening.
 	UDPAddr, TCPAddr net.Addr
@@ -81,9 +81,8 @@ func (f *Filter) Listen(opts ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	s.UDPAddr, s.TCPAddr = pc.LocalAddr(), ln.Addr()
-	h := dns.HandlerFunc(s.serveDNS)
-	s.udp = &dns.Server{PacketConn: pc, Handler: h, UDPSize: serverUDPSize}
-	s.tcp = &dns.Server{Listener: ln, Handler: h, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 30 * time.Second }}
+	s.udp = newUDPServer(pc.(*net.UDPConn), s)
+	s.tcp = &dns.Server{Listener: ln, Handler: dns.HandlerFunc(s.serveDNS), ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 30 * time.Second }}
 	return s, nil
 }
 
@@ -110,32 +109,33 @@ func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
 
 // Serve answers until ctx is cancelled.
 func (s *Server) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- srv.ActivateAndServe()
-		}()
-	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errc <- s.udp.serve(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		errc <- s.tcp.ActivateAndServe()
+	}()
+	var err error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		s.shutdown()
-		wg.Wait()
+	case err = <-errc:
+	}
+	cancel()
+	shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = s.tcp.ShutdownContext(shutdown)
+	wg.Wait()
+	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
 	}
-	s.shutdown()
-	wg.Wait()
 	return nil
-}
-
-func (s *Server) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = s.udp.ShutdownContext(ctx)
-	_ = s.tcp.ShutdownContext(ctx)
 }
 
 func (s *Server) allowed(a netip.Addr) bool {
