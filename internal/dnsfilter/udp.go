@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // udpBufSize is the largest question read; answers are packed into the
@@ -76,7 +78,68 @@ func (u *udpServer) serve(ctx context.Context) error {
 	return err
 }
 
+// batchReader is what golang.org/x/net's ipv4 and ipv6 PacketConns
+// offer: several datagrams per system call (recvmmsg on Linux).
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// readBatchSize is how many datagrams one system call may return.
+const readBatchSize = 32
+
+// read receives packets and hands them to workers, many per system call
+// where the platform allows.
 func (u *udpServer) read() error {
+	var br batchReader
+	if la, ok := u.pc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+		br = ipv4.NewPacketConn(u.pc)
+	} else {
+		br = ipv6.NewPacketConn(u.pc)
+	}
+	msgs := make([]ipv4.Message, readBatchSize)
+	pkts := make([]*udpPacket, readBatchSize)
+	for i := range msgs {
+		pkts[i] = u.bufs.Get().(*udpPacket)
+		msgs[i].Buffers = [][]byte{pkts[i].buf}
+	}
+	defer func() {
+		for _, p := range pkts {
+			u.bufs.Put(p)
+		}
+	}()
+	for {
+		n, err := br.ReadBatch(msgs, 0)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Not supported here (or a one-off failure): read one at a time.
+			return u.readOne()
+		}
+		for i := 0; i < n; i++ {
+			p := pkts[i]
+			ua, ok := msgs[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			p.n, p.from = msgs[i].N, ua.AddrPort()
+			next := u.bufs.Get().(*udpPacket)
+			pkts[i], msgs[i].Buffers[0] = next, next.buf
+			select {
+			case u.work <- p:
+			default:
+				go u.handle(p)
+			}
+		}
+	}
+}
+
+// readOne receives one packet per system call.
+func (u *udpServer) readOne() error {
 	for {
 		p := u.bufs.Get().(*udpPacket)
 		n, from, err := u.pc.ReadFromUDPAddrPort(p.buf)
