@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -26,6 +27,9 @@ type udpServer struct {
 	pc   *net.UDPConn
 	s    *Server
 	work chan *udpPacket
+	// out holds answers ready to send; one writer sends what has queued
+	// up in one system call (sendmmsg on Linux).
+	out  chan *udpPacket
 	bufs sync.Pool
 }
 
@@ -33,10 +37,26 @@ type udpPacket struct {
 	buf  []byte
 	n    int
 	from netip.AddrPort
+	// answer is the packed answer, in buf.
+	answer []byte
+}
+
+// batchConn is what golang.org/x/net's ipv4 and ipv6 PacketConns offer:
+// several datagrams per system call (recvmmsg and sendmmsg on Linux).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (u *udpServer) batchConn() batchConn {
+	if la, ok := u.pc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+		return ipv4.NewPacketConn(u.pc)
+	}
+	return ipv6.NewPacketConn(u.pc)
 }
 
 func newUDPServer(pc *net.UDPConn, s *Server) *udpServer {
-	u := &udpServer{pc: pc, s: s, work: make(chan *udpPacket, 256)}
+	u := &udpServer{pc: pc, s: s, work: make(chan *udpPacket, 256), out: make(chan *udpPacket, 1024)}
 	u.bufs.New = func() any { return &udpPacket{buf: make([]byte, udpBufSize)} }
 	return u
 }
@@ -45,11 +65,18 @@ func newUDPServer(pc *net.UDPConn, s *Server) *udpServer {
 func (u *udpServer) serve(ctx context.Context) error {
 	procs := runtime.GOMAXPROCS(0)
 	readers, workers := max(2, procs), max(32, 16*procs)
-	var wg, rwg sync.WaitGroup
+	// handlers counts workers and overflow goroutines, so that nothing
+	// sends an answer after the writer has gone.
+	var handlers, rwg sync.WaitGroup
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		u.write()
+	}()
 	for i := 0; i < workers; i++ {
-		wg.Add(1)
+		handlers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer handlers.Done()
 			for p := range u.work {
 				u.handle(p)
 			}
@@ -60,7 +87,7 @@ func (u *udpServer) serve(ctx context.Context) error {
 		rwg.Add(1)
 		go func() {
 			defer rwg.Done()
-			errc <- u.read()
+			errc <- u.read(&handlers)
 		}()
 	}
 	var err error
@@ -68,34 +95,27 @@ func (u *udpServer) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	u.pc.Close()
+	u.pc.SetReadDeadline(time.Now())
 	rwg.Wait()
 	close(u.work)
-	wg.Wait()
+	handlers.Wait()
+	close(u.out)
+	<-writerDone
+	u.pc.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
 }
 
-// batchReader is what golang.org/x/net's ipv4 and ipv6 PacketConns
-// offer: several datagrams per system call (recvmmsg on Linux).
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // readBatchSize is how many datagrams one system call may return.
 const readBatchSize = 32
 
 // read receives packets and hands them to workers, many per system call
-// where the platform allows.
-func (u *udpServer) read() error {
-	var br batchReader
-	if la, ok := u.pc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		br = ipv4.NewPacketConn(u.pc)
-	} else {
-		br = ipv6.NewPacketConn(u.pc)
-	}
+// where the platform allows. It returns when the socket's read deadline
+// is set to stop it, or the socket fails.
+func (u *udpServer) read(handlers *sync.WaitGroup) error {
+	br := u.batchConn()
 	msgs := make([]ipv4.Message, readBatchSize)
 	pkts := make([]*udpPacket, readBatchSize)
 	for i := range msgs {
@@ -111,14 +131,11 @@ func (u *udpServer) read() error {
 		n, err := br.ReadBatch(msgs, 0)
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
+				return nil // stopped
 			}
 			// Not supported here (or a one-off failure): read one at a time.
-			return u.readOne()
+			return u.readOne(handlers)
 		}
 		for i := 0; i < n; i++ {
 			p := pkts[i]
@@ -129,46 +146,54 @@ func (u *udpServer) read() error {
 			p.n, p.from = msgs[i].N, ua.AddrPort()
 			next := u.bufs.Get().(*udpPacket)
 			pkts[i], msgs[i].Buffers[0] = next, next.buf
-			select {
-			case u.work <- p:
-			default:
-				go u.handle(p)
-			}
+			u.dispatch(p, handlers)
 		}
 	}
 }
 
+// dispatch hands a packet to an idle worker, or to a goroutine of its own
+// when every worker is busy.
+func (u *udpServer) dispatch(p *udpPacket, handlers *sync.WaitGroup) {
+	select {
+	case u.work <- p:
+	default:
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			u.handle(p)
+		}()
+	}
+}
+
 // readOne receives one packet per system call.
-func (u *udpServer) readOne() error {
+func (u *udpServer) readOne(handlers *sync.WaitGroup) error {
 	for {
 		p := u.bufs.Get().(*udpPacket)
 		n, from, err := u.pc.ReadFromUDPAddrPort(p.buf)
 		if err != nil {
 			u.bufs.Put(p)
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
+				return nil // stopped
 			}
 			return err
 		}
 		p.n, p.from = n, from
-		select {
-		case u.work <- p:
-		default:
-			go u.handle(p)
-		}
+		u.dispatch(p, handlers)
 	}
 }
 
-// handle answers one packet. Unparseable packets get no answer.
+// handle answers one packet and queues the answer for the writer.
+// Unparseable packets get no answer.
 func (u *udpServer) handle(p *udpPacket) {
-	defer u.bufs.Put(p)
 	r := new(dns.Msg)
 	if err := r.Unpack(p.buf[:p.n]); err != nil {
+		u.bufs.Put(p)
 		return
 	}
 	resp := u.s.answer(p.from.Addr().Unmap(), "udp", r)
 	if resp == nil {
+		u.bufs.Put(p)
 		return
 	}
 	size := dns.MinMsgSize
@@ -180,7 +205,55 @@ func (u *udpServer) handle(p *udpPacket) {
 	resp.Truncate(size)
 	out, err := resp.PackBuffer(p.buf)
 	if err != nil {
+		u.bufs.Put(p)
 		return
 	}
-	_, _ = u.pc.WriteToUDPAddrPort(out, p.from)
+	p.answer = out
+	u.out <- p
+}
+
+// writeBatchSize is the most answers one system call sends.
+const writeBatchSize = 32
+
+// write sends queued answers, as many per system call as have queued up,
+// until the queue is closed.
+func (u *udpServer) write() {
+	bc := u.batchConn()
+	msgs := make([]ipv4.Message, writeBatchSize)
+	batch := make([]*udpPacket, 0, writeBatchSize)
+	for p := range u.out {
+		batch = append(batch[:0], p)
+	drain:
+		for len(batch) < writeBatchSize {
+			select {
+			case q, ok := <-u.out:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, q)
+			default:
+				break drain
+			}
+		}
+		for i, q := range batch {
+			msgs[i].Buffers = [][]byte{q.answer}
+			msgs[i].Addr = net.UDPAddrFromAddrPort(q.from)
+		}
+		for sent := 0; sent < len(batch); {
+			n, err := bc.WriteBatch(msgs[sent:len(batch)], 0)
+			if err != nil || n == 0 {
+				// Send the rest one by one (a client that cannot be
+				// reached must not hold up the others).
+				for _, q := range batch[sent:] {
+					_, _ = u.pc.WriteToUDPAddrPort(q.answer, q.from)
+				}
+				break
+			}
+			sent += n
+		}
+		for _, q := range batch {
+			q.answer = nil
+			u.bufs.Put(q)
+		}
+	}
 }
