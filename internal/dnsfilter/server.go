@@ -147,27 +147,11 @@ func (s *Server) allowed(a netip.Addr) bool {
 	return false
 }
 
-// serveDNS handles one message from a client.
+// serveDNS answers one message over TCP (UDP has its own loop, udp.go).
 func (s *Server) serveDNS(w dns.ResponseWriter, r *dns.Msg) {
-	proto := "udp"
-	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
-		proto = "tcp"
+	if resp := s.answer(addrOf(w.RemoteAddr()), "tcp", r); resp != nil {
+		_ = w.WriteMsg(resp)
 	}
-	client := addrOf(w.RemoteAddr())
-	resp := s.answer(client, proto, r)
-	if resp == nil {
-		return
-	}
-	if proto == "udp" {
-		size := dns.MinMsgSize
-		if opt := r.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
-			size = min(int(opt.UDPSize()), serverUDPSize)
-		}
-		// Too big for the client's buffer: cut, set TC, and the client
-		// asks again over TCP.
-		resp.Truncate(size)
-	}
-	_ = w.WriteMsg(resp)
 }
 
 // answer builds the response to one client message, or nil to stay
