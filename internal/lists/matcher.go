@@ -93,6 +93,9 @@ func Compile(ls []*List) (*Matcher, error) {
 			}
 		}
 		for _, u := range l.URLs {
+			// A copy: the entry may share the memory of a whole stored
+			// list, which must not stay alive for its URL entries.
+			u := URLKey(strings.Clone(string(u)))
 			host := u.Host()
 			m.urls[host] = append(m.urls[host], urlRule{port: u.Port(), prefix: u.PathQuery(), entry: string(u), list: n})
 		}
