@@ -37,7 +37,7 @@ Usage:
   warden groups  members [list | add GROUP --kind K [--years R-2] [--role TEXT] | remove N | clear]
   warden devices list | add NAME [--kind school|personal] [--ip IP] [--mac MAC] [--group ID] [--owner LOGIN]
   warden devices token issue NAME [--url-base URL] | token revoke NAME
-  warden zones   list
+  warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
   warden version
 
 Every command takes --data DIR (default ./warden-data) and --config FILE.

@@ -469,3 +469,23 @@ func fakeResolver(t *testing.T) string {
 	t.Cleanup(func() { srv.Shutdown() })
 	return pc.LocalAddr().String()
 }
+
+func TestZones(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustWarden(t, "init", "--data", data)
+	mustWarden(t, "groups", "add", "--data", data, "guests")
+	mustWarden(t, "zones", "add", "--data", data, "guest-wifi", "--networks", "10.99.0.0/16, 10.98.0.0/16", "--group", "guests", "--name", "Guest Wi-Fi")
+	if out := mustWarden(t, "zones", "list", "--data", data).stdout; !strings.Contains(out, "10.98.0.0/16") || !strings.Contains(out, "guests") {
+		t.Errorf("zones list:\n%s", out)
+	}
+	if got := checkJSONOf(t, "--data", data, "--ip", "10.99.4.5", "example.org"); got.Group != "guests" || got.Zone != "guest-wifi" {
+		t.Errorf("client in the zone: %+v", got)
+	}
+	if r := warden(t, "zones", "add", "--data", data, "bad", "--networks", "10.0.0.5/8"); r.code == 0 || !strings.Contains(r.stderr, "host bits") {
+		t.Errorf("zone with host bits: exit %d %s", r.code, r.stderr)
+	}
+	mustWarden(t, "zones", "delete", "--data", data, "guest-wifi")
+	if out := mustWarden(t, "zones", "list", "--data", data).stdout; strings.Contains(out, "guest-wifi") {
+		t.Errorf("zone not deleted:\n%s", out)
+	}
+}
