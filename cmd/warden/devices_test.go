@@ -2,17 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 func TestDevicesAddAndTokens(t *testing.T) {
@@ -230,7 +224,9 @@ func TestServeTLS(t *testing.T) {
 	up := fakeResolver(t)
 	data := demoData(t)
 	dir := t.TempDir()
-	certFile, keyFile, roots := writeCert(t, dir, "dns.school.test")
+	cert := wardentest.NewCert(t, "dns.school.test", "*.dns.school.test")
+	certFile, keyFile := cert.WriteFiles(t, dir)
+	roots := cert.Roots
 	config := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(config, []byte("listen:\n  dot: 127.0.0.1:0\ntls:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
 		"\ndns:\n  dot_hostname: dns.school.test\n"), 0o600); err != nil {
@@ -279,42 +275,4 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("DoT with a revoked token: %s, want the pupil's block page", got)
 	}
 	s.stop(t)
-}
-
-// writeCert writes a self-signed certificate for name, *.name and
-// 127.0.0.1 into dir, and returns the files and a pool that trusts it.
-func writeCert(t *testing.T, dir, name string) (certFile, keyFile string, roots *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name, "*." + name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(leaf)
-	return certFile, keyFile, roots
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/warden-schools/warden/internal/config"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // fakeUpstream answers every A question with 192.0.2.7, on loopback.
@@ -113,8 +113,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // loopback, which the demo otherwise treats as a key stage 2 pupil.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
-	tlsFiles := config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
-	roots := writeTestCert(t, tlsFiles.CertFile, tlsFiles.KeyFile, "dns.school.test", time.Now())
+	cert := wardentest.NewCert(t, "dns.school.test", "*.dns.school.test")
+	certFile, keyFile := cert.WriteFiles(t, dir)
+	tlsFiles := config.TLS{CertFile: certFile, KeyFile: keyFile}
+	roots := cert.Roots
 	a, l := serveDemo(t, func(c *config.Config) {
 		c.TLS = tlsFiles
 		c.Listen.DoT = "127.0.0.1:0"
@@ -217,9 +219,9 @@ func TestServeRefusesBadCertificate(t *testing.T) {
 	a := openDemo(t)
 	dir := t.TempDir()
 	a.cfg.Listen = config.Listen{HTTP: "127.0.0.1:0"}
-	a.cfg.TLS = config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "other.key")}
-	writeTestCert(t, a.cfg.TLS.CertFile, "", "a.example", time.Now())
-	writeTestCert(t, "", a.cfg.TLS.KeyFile, "b.example", time.Now())
+	certA, _ := wardentest.NewCert(t, "a.example").WriteFiles(t, dir)
+	_, keyB := wardentest.NewCert(t, "b.example").WriteFiles(t, dir)
+	a.cfg.TLS = config.TLS{CertFile: certA, KeyFile: keyB}
 	err := a.Serve(context.Background(), func(Listening) { t.Error("listening with a mismatched key") })
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("Serve = %v", err)

@@ -2,15 +2,7 @@ package app
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,43 +10,11 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/config"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
-// writeTestCert writes a new self-signed certificate for name (and
-// 127.0.0.1) with its key as PEM files, stamped with mod as their
-// modification time, and returns a pool that trusts it.
-func writeTestCert(t *testing.T, certFile, keyFile, name string, mod time.Time) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name, "*." + name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if certFile != "" {
-		writeStamped(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), mod)
-	}
-	if keyFile != "" {
-		writeStamped(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), mod)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return pool
-}
-
+// writeStamped writes data to path, stamped with mod as its
+// modification time.
 func writeStamped(t *testing.T, path string, data []byte, mod time.Time) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -69,7 +29,10 @@ func TestCertReloader(t *testing.T) {
 	dir := t.TempDir()
 	files := config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
 	day := time.Date(2026, 9, 1, 3, 0, 0, 0, time.UTC)
-	writeTestCert(t, files.CertFile, files.KeyFile, "first.example", day)
+	first := wardentest.NewCert(t, "first.example")
+	writeStamped(t, files.CertFile, first.CertPEM, day)
+	writeStamped(t, files.KeyFile, first.KeyPEM, day)
+	third := wardentest.NewCert(t, "third.example")
 	now := day
 	var logs bytes.Buffer
 	r, err := newCertReloader(files, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return now })
@@ -92,16 +55,19 @@ func TestCertReloader(t *testing.T) {
 	}{
 		{"loaded at start", func() {}, 0, "first.example"},
 		{"renewed, not yet looked at", func() {
-			writeTestCert(t, files.CertFile, files.KeyFile, "second.example", day.Add(time.Hour))
+			second := wardentest.NewCert(t, "second.example")
+			writeStamped(t, files.CertFile, second.CertPEM, day.Add(time.Hour))
+			writeStamped(t, files.KeyFile, second.KeyPEM, day.Add(time.Hour))
 		}, time.Second, "first.example"},
 		{"renewal picked up at the next check", func() {}, certCheckInterval, "second.example"},
 		{"new certificate before its key: the old one stays", func() {
-			writeTestCert(t, files.CertFile, "", "third.example", day.Add(2*time.Hour))
+			writeStamped(t, files.CertFile, third.CertPEM, day.Add(2*time.Hour))
 		}, certCheckInterval, "second.example"},
 		{"still mismatched: tried again, logged once", func() {}, certCheckInterval, "second.example"},
 		{"the key arrives", func() {
 			// A matching pair, as the renewal finishes writing.
-			writeTestCert(t, files.CertFile, files.KeyFile, "third.example", day.Add(3*time.Hour))
+			writeStamped(t, files.CertFile, third.CertPEM, day.Add(3*time.Hour))
+			writeStamped(t, files.KeyFile, third.KeyPEM, day.Add(3*time.Hour))
 		}, certCheckInterval, "third.example"},
 		{"files gone: the certificate in use stays", func() {
 			os.Remove(files.CertFile)
@@ -125,10 +91,9 @@ func TestCertReloader(t *testing.T) {
 	}
 
 	// A bad pair at start is an error naming the problem.
-	_, keyB := filepath.Join(dir, "b.crt"), filepath.Join(dir, "b.key")
-	writeTestCert(t, "", keyB, "other.example", day)
-	writeTestCert(t, files.CertFile, "", "first.example", day)
-	if _, err := newCertReloader(config.TLS{CertFile: files.CertFile, KeyFile: keyB}, slog.New(slog.DiscardHandler), time.Now); err == nil ||
+	certA, _ := wardentest.NewCert(t, "first.example").WriteFiles(t, dir)
+	_, keyB := wardentest.NewCert(t, "other.example").WriteFiles(t, dir)
+	if _, err := newCertReloader(config.TLS{CertFile: certA, KeyFile: keyB}, slog.New(slog.DiscardHandler), time.Now); err == nil ||
 		!strings.Contains(err.Error(), "does not match") {
 		t.Errorf("mismatched pair at start: %v", err)
 	}

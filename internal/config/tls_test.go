@@ -1,49 +1,12 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// writeCert writes a new self-signed certificate and its key as PEM
-// files in dir and returns their paths.
-func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
+	"github.com/warden-schools/warden/internal/wardentest"
+)
 
 func TestValidateTLS(t *testing.T) {
 	tests := []struct {
@@ -98,8 +61,8 @@ func TestValidateTLS(t *testing.T) {
 
 func TestLoadTLS(t *testing.T) {
 	dir := t.TempDir()
-	certA, keyA := writeCert(t, dir, "a.example")
-	_, keyB := writeCert(t, dir, "b.example")
+	certA, keyA := wardentest.NewCert(t, "a.example").WriteFiles(t, dir)
+	_, keyB := wardentest.NewCert(t, "b.example").WriteFiles(t, dir)
 	tests := []struct {
 		name string
 		tls  TLS

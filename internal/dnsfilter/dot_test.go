@@ -2,55 +2,24 @@ package dnsfilter
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-)
 
-// dotTestCert makes a self-signed certificate for the names (and
-// 127.0.0.1), and a pool that trusts it.
-func dotTestCert(t testing.TB, names ...string) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]},
-		DNSNames: names, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
+	"github.com/warden-schools/warden/internal/wardentest"
+)
 
 // startDoT serves the fixture's filter over DNS-over-TLS on loopback.
 func startDoT(t testing.TB, fx *tokenFixture, opts DoTOptions) (addr string, roots *x509.CertPool) {
 	t.Helper()
-	cert, roots := dotTestCert(t, "dns.school.test", "*.dns.school.test")
+	cert := wardentest.NewCert(t, "dns.school.test", "*.dns.school.test")
 	opts.Addr = "127.0.0.1:0"
-	opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
 	s, err := fx.f.ListenDoT(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +33,7 @@ func startDoT(t testing.TB, fx *tokenFixture, opts DoTOptions) (addr string, roo
 			t.Error(err)
 		}
 	})
-	return s.Addr.String(), roots
+	return s.Addr.String(), cert.Roots
 }
 
 // dotAsk asks one question over DNS-over-TLS, sending serverName as the

@@ -1,14 +1,9 @@
 package dnsfilter
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,31 +15,8 @@ import (
 
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
-
-// testCert makes a self-signed certificate for 127.0.0.1 and name, and a
-// pool that trusts it.
-func testCert(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 // answerA answers every A question with 192.0.2.53.
 func answerA(r *dns.Msg) *dns.Msg {
@@ -79,22 +51,22 @@ func resolveA(t *testing.T, f *Filter, name string) *dns.Msg {
 }
 
 func TestDoTUpstream(t *testing.T) {
-	cert, pool := testCert(t, "dot.test")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	cert := wardentest.NewCert(t, "dot.test")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &dns.Server{Listener: ln, Net: "tcp-tls", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) { w.WriteMsg(answerA(r)) })}
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
-	f := encryptedFilter(t, "tls://"+ln.Addr().String()+"#dot.test", pool)
+	f := encryptedFilter(t, "tls://"+ln.Addr().String()+"#dot.test", cert.Roots)
 	for i := 0; i < 3; i++ { // the connection is reused
 		if r := resolveA(t, f, "dot-example"+string(rune('a'+i))+".org"); firstA(r) != "192.0.2.53" {
 			t.Fatalf("over DoT: %v", r)
 		}
 	}
 	// A certificate Warden does not trust is never used.
-	_, other := testCert(t, "dot.test")
+	other := wardentest.NewCert(t, "dot.test").Roots
 	if r := resolveA(t, encryptedFilter(t, "tls://"+ln.Addr().String()+"#dot.test", other), "example.org"); r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("untrusted DoT upstream answered: %v", r)
 	}

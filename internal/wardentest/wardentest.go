@@ -1,5 +1,6 @@
 // Package wardentest holds helpers for Warden's tests: a migrated store
-// in a temporary folder, and the current policy version.
+// in a temporary folder, the current policy version, and self-signed
+// certificates.
 package wardentest
 
 import (
