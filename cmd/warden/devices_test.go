@@ -163,7 +163,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // loopback), where the demo otherwise treats loopback as a key stage 2
 // pupil; then replaces and revokes it.
 func TestServeDoH(t *testing.T) {
-	up := fakeResolver(t)
+	up := wardentest.Resolver(t)
 	data := demoData(t)
 	mustWarden(t, "devices", "add", "--data", data, "loan-laptop-07", "--group", "staff")
 	s := serve(t, data, "--dns-addr", "127.0.0.1:0", "--upstream", up)
@@ -221,7 +221,7 @@ func TestServeDoH(t *testing.T) {
 // TestServeTLS runs the real server with a certificate: the web listener
 // on HTTPS with DoH, and DNS-over-TLS with the token in the server name.
 func TestServeTLS(t *testing.T) {
-	up := fakeResolver(t)
+	up := wardentest.Resolver(t)
 	data := demoData(t)
 	dir := t.TempDir()
 	cert := wardentest.NewCert(t, "dns.school.test", "*.dns.school.test")

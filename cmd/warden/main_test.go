@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // wardenBin is the warden binary built once for the tests.
@@ -390,7 +390,7 @@ func TestServeReloadsChanges(t *testing.T) {
 // on loopback (a key stage 2 pupil in the demo) would, with a fake
 // upstream resolver on loopback; then changes the policy while it runs.
 func TestServeDNS(t *testing.T) {
-	up := fakeResolver(t)
+	up := wardentest.Resolver(t)
 	data := filepath.Join(t.TempDir(), "data")
 	s := serve(t, data, "--demo", "--dns-addr", "127.0.0.1:0", "--upstream", up)
 	ask := func(name string) *dns.Msg {
@@ -448,26 +448,6 @@ func TestServeDNS(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.stop(t)
-}
-
-// fakeResolver answers every A question with 192.0.2.7, on loopback.
-func fakeResolver(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP("192.0.2.7")})
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
 }
 
 func TestZones(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,33 +16,13 @@ import (
 	"github.com/warden-schools/warden/internal/wardentest"
 )
 
-// fakeUpstream answers every A question with 192.0.2.7, on loopback.
-func fakeUpstream(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 30}, A: net.IPv4(192, 0, 2, 7)})
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
 // serveDemo runs the demo school's server in-process with cfg's changes,
 // on loopback ports, until the test ends.
 func serveDemo(t *testing.T, change func(*config.Config)) (*App, Listening) {
 	t.Helper()
 	a := openDemo(t)
 	a.cfg.Listen = config.Listen{HTTP: "127.0.0.1:0", DNS: "127.0.0.1:0"}
-	a.cfg.Upstreams = []string{fakeUpstream(t)}
+	a.cfg.Upstreams = []string{wardentest.Resolver(t)}
 	change(&a.cfg)
 	if err := a.cfg.Validate(); err != nil {
 		t.Fatal(err)
