@@ -3,6 +3,7 @@ package dnsfilter
 import (
 	"context"
 	"hash/maphash"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,18 +47,35 @@ type cacheShard struct {
 }
 
 type cacheKey struct {
+	// name is lower-case, without the final dot (as Request.Name).
 	name  string
 	qtype uint16
-	flags uint8 // DO and CD bits of the query
+	flags uint8 // keyDO and keyCD
 }
 
+// Cache key flags: the query's DO and CD bits, which change the answer.
+const (
+	keyDO = 1 << iota
+	keyCD
+)
+
 // cacheEntry holds an answer in wire form: a few hundred bytes where the
-// parsed message would take kilobytes, so a full cache stays small.
+// parsed message would take kilobytes, so a full cache stays small. The
+// wire form has no OPT record (the server adds its own for the client),
+// unless the upstream's carried an Extended DNS Error worth passing on.
+// Everything but hits and prefetching is fixed once stored.
 type cacheEntry struct {
-	wire        []byte
-	stored      time.Time
-	expires     time.Time
-	ttl         time.Duration
+	wire    []byte
+	stored  time.Time
+	expires time.Time
+	ttl     time.Duration
+	// fast says the UDP fast path may serve the entry: its wire form has
+	// no OPT record, and ttlOffs says where each record's TTL sits.
+	fast    bool
+	ttlOffs []uint16
+	// cnames are the CNAME targets in the answer (lower-case, no final
+	// dot), which each client's policy must allow.
+	cnames      []string
 	hits        int32
 	prefetching bool
 }
@@ -75,12 +93,12 @@ func newCache(entries int, now func() time.Time) *cache {
 
 func keyOf(m *dns.Msg) cacheKey {
 	q := m.Question[0]
-	k := cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype}
+	k := cacheKey{name: strings.TrimSuffix(strings.ToLower(q.Name), "."), qtype: q.Qtype}
 	if opt := m.IsEdns0(); opt != nil && opt.Do() {
-		k.flags |= 1
+		k.flags |= keyDO
 	}
 	if m.CheckingDisabled {
-		k.flags |= 2
+		k.flags |= keyCD
 	}
 	return k
 }
@@ -94,38 +112,17 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 		return c.next.Resolve(ctx, req)
 	}
 	k := keyOf(req.Msg)
-	sh := c.shard(k)
 	now := c.now()
-	sh.mu.Lock()
-	e := sh.entries[k]
-	if e != nil && now.Before(e.expires) {
-		e.hits++
-		left := e.expires.Sub(now)
-		prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < e.ttl
-		if prefetch {
-			e.prefetching = true
-		}
-		wire := e.wire
-		elapsed := uint32(now.Sub(e.stored) / time.Second)
-		sh.mu.Unlock()
+	if e, elapsed := c.lookup(k, now, req.Client, req.Protocol); e != nil {
 		m := new(dns.Msg)
-		if err := m.Unpack(wire); err != nil {
-			// Cannot happen for what store packed; answer afresh.
-			return c.next.Resolve(ctx, req)
+		if err := m.Unpack(e.wire); err == nil {
+			ageTTLs(m, elapsed)
+			m.Id = req.Msg.Id
+			req.Upstream = "cache"
+			return m, nil
 		}
-		c.hits.Add(1)
-		if prefetch {
-			c.prefetch(req, k)
-		}
-		ageTTLs(m, elapsed)
-		m.Id = req.Msg.Id
-		req.Upstream = "cache"
-		return m, nil
+		// Cannot happen for what store packed; answer afresh.
 	}
-	if e != nil {
-		delete(sh.entries, k)
-	}
-	sh.mu.Unlock()
 	c.misses.Add(1)
 	ans, err := c.next.Resolve(ctx, req)
 	if err == nil {
@@ -134,15 +131,48 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 	return ans, err
 }
 
+// lookup returns the fresh entry for k and the whole seconds it has been
+// stored, or nil. A hit on a popular entry near its expiry starts a
+// refresh in the background (for the client and protocol given).
+func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto string) (*cacheEntry, uint32) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	e := sh.entries[k]
+	if e == nil {
+		sh.mu.Unlock()
+		return nil, 0
+	}
+	if !now.Before(e.expires) {
+		delete(sh.entries, k)
+		sh.mu.Unlock()
+		return nil, 0
+	}
+	e.hits++
+	left := e.expires.Sub(now)
+	prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < e.ttl
+	if prefetch {
+		e.prefetching = true
+	}
+	sh.mu.Unlock()
+	c.hits.Add(1)
+	if prefetch {
+		c.prefetch(k, client, proto)
+	}
+	return e, uint32(now.Sub(e.stored) / time.Second)
+}
+
 // prefetch refreshes a popular entry in the background before it expires,
 // so that busy names never miss.
-func (c *cache) prefetch(req *Request, k cacheKey) {
+func (c *cache) prefetch(k cacheKey, client netip.Addr, proto string) {
 	c.prefetches.Add(1)
-	q := req.Msg.Copy()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(k.name), k.qtype)
+	q.SetEdns0(upstreamUDPSize, k.flags&keyDO != 0)
+	q.CheckingDisabled = k.flags&keyCD != 0
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		r := &Request{Msg: q, Client: req.Client, Protocol: req.Protocol, Start: c.now()}
+		r := &Request{Msg: q, Client: client, Protocol: proto, Start: c.now()}
 		ans, err := c.next.Resolve(ctx, r)
 		if err == nil {
 			c.store(k, ans, c.now())
@@ -163,11 +193,10 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	if !ok || ttl <= 0 {
 		return
 	}
-	wire, err := m.Pack()
-	if err != nil {
+	e := &cacheEntry{stored: now, expires: now.Add(ttl), ttl: ttl}
+	if !e.pack(m) {
 		return
 	}
-	e := &cacheEntry{wire: wire, stored: now, expires: now.Add(ttl), ttl: ttl}
 	sh := c.shard(k)
 	sh.mu.Lock()
 	if len(sh.entries) >= c.perMax {
@@ -175,6 +204,43 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	}
 	sh.entries[k] = e
 	sh.mu.Unlock()
+}
+
+// pack stores m in e in wire form, compressed, without its OPT record
+// unless that carries an Extended DNS Error, and notes what the fast path
+// needs. It reports false if m cannot be packed.
+func (e *cacheEntry) pack(m *dns.Msg) bool {
+	mm := *m
+	mm.Compress = true
+	mm.Extra = nil
+	keepOPT := false
+	for _, rr := range m.Extra {
+		if opt, ok := rr.(*dns.OPT); ok {
+			for _, o := range opt.Option {
+				if _, ok := o.(*dns.EDNS0_EDE); ok {
+					keepOPT = true
+				}
+			}
+			if !keepOPT {
+				continue
+			}
+		}
+		mm.Extra = append(mm.Extra, rr)
+	}
+	wire, err := mm.Pack()
+	if err != nil {
+		return false
+	}
+	e.wire = wire
+	if !keepOPT {
+		e.ttlOffs, e.fast = ttlOffsets(wire)
+	}
+	for _, rr := range m.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			e.cnames = append(e.cnames, strings.TrimSuffix(strings.ToLower(c.Target), "."))
+		}
+	}
+	return true
 }
 
 // evict makes room in a full shard: expired entries first, else a few

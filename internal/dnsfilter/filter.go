@@ -128,6 +128,7 @@ type Filter struct {
 	log     *slog.Logger
 	now     func() time.Time
 	cache   *cache
+	safe    safeTargets
 	fwd     *forwarder
 	metrics *metrics
 	first   Resolver
@@ -159,6 +160,7 @@ func New(opts Options) (*Filter, error) {
 		return nil, err
 	}
 	f.cache = newCache(opts.CacheEntries, f.now)
+	f.safe = newSafeTargets()
 	if opts.Metrics != nil {
 		if f.metrics, err = newMetrics(opts.Metrics, f.cache); err != nil {
 			return nil, fmt.Errorf("dns filter metrics: %w", err)
@@ -185,7 +187,7 @@ func (f *Filter) chain(last stage) Resolver {
 		// Safe search rewrites an allowed search engine name to its safe
 		// variant for the group's level, after the block check (a blocked
 		// engine stays blocked).
-		&safeSearch{targets: newSafeTargets()},
+		&safeSearch{targets: f.safe},
 		// Allowed answers are checked again for CNAMEs into blocked names
 		// (cloaking); it sits before the cache so that cached answers are
 		// checked for each client's own policy.

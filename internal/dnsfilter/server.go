@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/warden-schools/warden/internal/events"
-	"github.com/warden-schools/warden/internal/policy"
 )
 
 // serverUDPSize is the EDNS buffer size Warden offers clients.
@@ -196,47 +193,11 @@ func (f *Filter) Handle(ctx context.Context, req *Request) *dns.Msg {
 	m.CheckingDisabled = r.CheckingDisabled
 	m.Question = r.Question
 	setEDNS(m, r)
-	switch {
-	case m.Rcode == dns.RcodeServerFailure:
-		f.metrics.query(req.Qtype(), idxError)
-	case req.Decision.Action == policy.Block:
-		f.metrics.query(req.Qtype(), idxBlock)
-		f.metrics.blockedBy(req.Decision.Category)
-	default:
-		f.metrics.query(req.Qtype(), idxAllow)
-	}
+	f.count(req.Qtype(), m.Rcode, &req.Decision)
 	if f.opts.Events != nil {
-		f.emit(req, m)
+		f.record(req.Start, req.Protocol, req.Client, &req.Subject, &req.Decision, req.Name(), req.Qtype(), m.Rcode, req.Upstream)
 	}
 	return m
-}
-
-// emit records the query in the access log through the event pipeline.
-func (f *Filter) emit(req *Request, m *dns.Msg) {
-	d := &req.Decision
-	action := "allow"
-	if d.Action == policy.Block {
-		action = "block"
-	}
-	f.opts.Events(events.Event{
-		Time:          req.Start,
-		Source:        req.Protocol,
-		ClientIP:      req.Client,
-		DeviceID:      req.Subject.DeviceID,
-		PersonID:      req.Subject.PersonID,
-		Group:         req.Subject.Group,
-		Host:          req.Name(),
-		QType:         dns.TypeToString[req.Qtype()],
-		Action:        action,
-		Alert:         d.Alert,
-		Category:      d.Category,
-		List:          d.List,
-		Rule:          d.Rule,
-		PolicyVersion: d.PolicyVersion,
-		Latency:       f.now().Sub(req.Start),
-		Upstream:      req.Upstream,
-		Status:        dns.RcodeToString[m.Rcode],
-	})
 }
 
 // Check says whether a client message can be answered by Handle; if not,

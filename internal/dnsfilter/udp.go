@@ -111,11 +111,13 @@ func (u *udpServer) serve(ctx context.Context) error {
 // readBatchSize is how many datagrams one system call may return.
 const readBatchSize = 32
 
-// read receives packets and hands them to workers, many per system call
-// where the platform allows. It returns when the socket's read deadline
-// is set to stop it, or the socket fails.
+// read receives packets, many per system call where the platform
+// allows. What the fast path can answer (fast.go) it answers at once and
+// sends back in one system call per batch; the rest goes to the workers.
+// It returns when the socket's read deadline is set to stop it, or the
+// socket fails.
 func (u *udpServer) read(handlers *sync.WaitGroup) error {
-	br := u.batchConn()
+	bc := u.batchConn()
 	msgs := make([]ipv4.Message, readBatchSize)
 	pkts := make([]*udpPacket, readBatchSize)
 	for i := range msgs {
@@ -127,8 +129,15 @@ func (u *udpServer) read(handlers *sync.WaitGroup) error {
 			u.bufs.Put(p)
 		}
 	}()
+	st := &fastState{}
+	replies := make([]ipv4.Message, readBatchSize)
+	replyBufs := make([][]byte, readBatchSize)
+	for i := range replies {
+		replyBufs[i] = make([]byte, 0, udpBufSize)
+		replies[i].Buffers = make([][]byte, 1)
+	}
 	for {
-		n, err := br.ReadBatch(msgs, 0)
+		n, err := bc.ReadBatch(msgs, 0)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
@@ -137,17 +146,45 @@ func (u *udpServer) read(handlers *sync.WaitGroup) error {
 			// Not supported here (or a one-off failure): read one at a time.
 			return u.readOne(handlers)
 		}
+		nr := 0
 		for i := 0; i < n; i++ {
 			p := pkts[i]
 			ua, ok := msgs[i].Addr.(*net.UDPAddr)
 			if !ok {
 				continue
 			}
-			p.n, p.from = msgs[i].N, ua.AddrPort()
+			from := ua.AddrPort()
+			if out, ok := u.s.fastReply(p.buf[:msgs[i].N], from.Addr().Unmap(), st, replyBufs[nr][:0]); ok {
+				replyBufs[nr] = out
+				replies[nr].Buffers[0], replies[nr].Addr = out, ua
+				nr++
+				continue
+			}
+			p.n, p.from = msgs[i].N, from
 			next := u.bufs.Get().(*udpPacket)
 			pkts[i], msgs[i].Buffers[0] = next, next.buf
 			u.dispatch(p, handlers)
 		}
+		if nr > 0 {
+			u.send(bc, replies[:nr])
+		}
+	}
+}
+
+// send sends answers, as many per system call as the platform allows; a
+// client that cannot be reached does not hold up the others.
+func (u *udpServer) send(bc batchConn, ms []ipv4.Message) {
+	for sent := 0; sent < len(ms); {
+		n, err := bc.WriteBatch(ms[sent:], 0)
+		if err != nil || n == 0 {
+			for _, m := range ms[sent:] {
+				if ua, ok := m.Addr.(*net.UDPAddr); ok {
+					_, _ = u.pc.WriteToUDPAddrPort(m.Buffers[0], ua.AddrPort())
+				}
+			}
+			return
+		}
+		sent += n
 	}
 }
 
@@ -183,18 +220,30 @@ func (u *udpServer) readOne(handlers *sync.WaitGroup) error {
 	}
 }
 
-// handle answers one packet and queues the answer for the writer.
-// Unparseable packets get no answer.
+// handle answers one packet through the full chain and queues the
+// answer for the writer. Unparseable packets get no answer.
 func (u *udpServer) handle(p *udpPacket) {
-	r := new(dns.Msg)
-	if err := r.Unpack(p.buf[:p.n]); err != nil {
+	out, ok := u.s.slowReply(p.buf[:p.n], p.from.Addr().Unmap(), p.buf[:0])
+	if !ok {
 		u.bufs.Put(p)
 		return
 	}
-	resp := u.s.answer(p.from.Addr().Unmap(), "udp", r)
+	p.answer = out
+	u.out <- p
+}
+
+// slowReply answers the UDP query p through the full chain, packing the
+// answer into out's storage (which may be p's own: the query is read
+// before the answer is written), truncated to what the client takes. It
+// reports false when the query gets no answer.
+func (s *Server) slowReply(p []byte, client netip.Addr, out []byte) ([]byte, bool) {
+	r := new(dns.Msg)
+	if err := r.Unpack(p); err != nil {
+		return nil, false
+	}
+	resp := s.answer(client, "udp", r)
 	if resp == nil {
-		u.bufs.Put(p)
-		return
+		return nil, false
 	}
 	size := dns.MinMsgSize
 	if opt := r.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
@@ -203,13 +252,11 @@ func (u *udpServer) handle(p *udpPacket) {
 	// Too big for the client's buffer: cut, set TC, and the client asks
 	// again over TCP.
 	resp.Truncate(size)
-	out, err := resp.PackBuffer(p.buf)
+	packed, err := resp.PackBuffer(out[:cap(out)])
 	if err != nil {
-		u.bufs.Put(p)
-		return
+		return nil, false
 	}
-	p.answer = out
-	u.out <- p
+	return packed, true
 }
 
 // writeBatchSize is the most answers one system call sends.
@@ -239,18 +286,7 @@ func (u *udpServer) write() {
 			msgs[i].Buffers = [][]byte{q.answer}
 			msgs[i].Addr = net.UDPAddrFromAddrPort(q.from)
 		}
-		for sent := 0; sent < len(batch); {
-			n, err := bc.WriteBatch(msgs[sent:len(batch)], 0)
-			if err != nil || n == 0 {
-				// Send the rest one by one (a client that cannot be
-				// reached must not hold up the others).
-				for _, q := range batch[sent:] {
-					_, _ = u.pc.WriteToUDPAddrPort(q.answer, q.from)
-				}
-				break
-			}
-			sent += n
-		}
+		u.send(bc, msgs[:len(batch)])
 		for _, q := range batch {
 			q.answer = nil
 			u.bufs.Put(q)
