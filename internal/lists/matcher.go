@@ -69,12 +69,9 @@ func Compile(ls []*List) (*Matcher, error) {
 	ordered := make([]*List, len(ls))
 	copy(ordered, ls)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Mandatory && !ordered[j].Mandatory })
-	total, nameBytes := 0, 0
+	total := 0
 	for _, l := range ordered {
 		total += len(l.Domains)
-		for _, d := range l.Domains {
-			nameBytes += len(d)
-		}
 	}
 	m := &Matcher{
 		infos:  make([]Info, len(ordered)),
@@ -82,7 +79,7 @@ func Compile(ls []*List) (*Matcher, error) {
 		hashes: map[[32]byte][]uint16{},
 		counts: make([]int, len(ordered)),
 	}
-	b := NewIndexBuilderSized(total, nameBytes)
+	b := NewIndexBuilder(total)
 	for i, l := range ordered {
 		m.infos[i] = l.Info
 		m.counts[i] = l.Len()
