@@ -2,6 +2,7 @@ package dnsfilter
 
 import (
 	"context"
+	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 	"strings"
@@ -39,6 +40,9 @@ type cache struct {
 	perMax int
 
 	hits, misses, prefetches atomic.Uint64
+	// packBufs are scratch buffers for packing answers before they are
+	// copied to their exact size.
+	packBufs sync.Pool
 }
 
 type cacheShard struct {
@@ -63,28 +67,39 @@ const (
 // parsed message would take kilobytes, so a full cache stays small. The
 // wire form has no OPT record (the server adds its own for the client),
 // unless the upstream's carried an Extended DNS Error worth passing on.
-// Everything but hits and prefetching is fixed once stored.
+// Everything but hits and prefetching is fixed once stored. The fields
+// are ordered, and times kept as integers, so that an entry takes 80
+// bytes.
 type cacheEntry struct {
-	wire    []byte
-	stored  time.Time
-	expires time.Time
-	ttl     time.Duration
-	// fast says the UDP fast path may serve the entry: its wire form has
-	// no OPT record, and ttlOffs says where each record's TTL sits.
-	fast    bool
-	ttlOffs []uint16
+	// buf is the packed answer (its first n bytes) and, when fast, the
+	// offset of each record's TTL in it (2 bytes each, big-endian).
+	buf []byte
 	// cnames are the CNAME targets in the answer (lower-case, no final
 	// dot), which each client's policy must allow.
-	cnames      []string
-	hits        int32
+	cnames []string
+	// stored and expires are Unix nanoseconds.
+	stored, expires int64
+	ttl             time.Duration
+	hits            int32
+	n               uint16
+	// fast says the UDP fast path may serve the entry (no OPT record).
+	fast        bool
 	prefetching bool
 }
+
+// wire returns the packed answer.
+func (e *cacheEntry) wire() []byte { return e.buf[:e.n] }
+
+// ttlOffsets returns the offsets of the records' TTLs in the wire form
+// (fast entries only), two bytes each.
+func (e *cacheEntry) ttlOffsets() []byte { return e.buf[e.n:] }
 
 func newCache(entries int, now func() time.Time) *cache {
 	if entries <= 0 {
 		entries = DefaultCacheEntries
 	}
 	c := &cache{now: now, seed: maphash.MakeSeed(), perMax: entries/cacheShards + 1}
+	c.packBufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	for i := range c.shards {
 		c.shards[i].entries = map[cacheKey]*cacheEntry{}
 	}
@@ -115,7 +130,7 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 	now := c.now()
 	if e, elapsed := c.lookup(k, now, req.Client, req.Protocol); e != nil {
 		m := new(dns.Msg)
-		if err := m.Unpack(e.wire); err == nil {
+		if err := m.Unpack(e.wire()); err == nil {
 			ageTTLs(m, elapsed)
 			m.Id = req.Msg.Id
 			req.Upstream = "cache"
@@ -142,13 +157,14 @@ func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto strin
 		sh.mu.Unlock()
 		return nil, 0
 	}
-	if !now.Before(e.expires) {
+	at := now.UnixNano()
+	if at >= e.expires {
 		delete(sh.entries, k)
 		sh.mu.Unlock()
 		return nil, 0
 	}
 	e.hits++
-	left := e.expires.Sub(now)
+	left := time.Duration(e.expires - at)
 	prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < e.ttl
 	if prefetch {
 		e.prefetching = true
@@ -158,7 +174,7 @@ func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto strin
 	if prefetch {
 		c.prefetch(k, client, proto)
 	}
-	return e, uint32(now.Sub(e.stored) / time.Second)
+	return e, uint32(time.Duration(at-e.stored) / time.Second)
 }
 
 // prefetch refreshes a popular entry in the background before it expires,
@@ -193,8 +209,11 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	if !ok || ttl <= 0 {
 		return
 	}
-	e := &cacheEntry{stored: now, expires: now.Add(ttl), ttl: ttl}
-	if !e.pack(m) {
+	e := &cacheEntry{stored: now.UnixNano(), expires: now.Add(ttl).UnixNano(), ttl: ttl}
+	scratch := c.packBufs.Get().(*[]byte)
+	ok = e.pack(m, *scratch)
+	c.packBufs.Put(scratch)
+	if !ok {
 		return
 	}
 	sh := c.shard(k)
@@ -206,10 +225,10 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	sh.mu.Unlock()
 }
 
-// pack stores m in e in wire form, compressed, without its OPT record
+// pack stores m in e in wire form (packed first into scratch), compressed, without its OPT record
 // unless that carries an Extended DNS Error, and notes what the fast path
 // needs. It reports false if m cannot be packed.
-func (e *cacheEntry) pack(m *dns.Msg) bool {
+func (e *cacheEntry) pack(m *dns.Msg, scratch []byte) bool {
 	mm := *m
 	mm.Compress = true
 	mm.Extra = nil
@@ -227,13 +246,20 @@ func (e *cacheEntry) pack(m *dns.Msg) bool {
 		}
 		mm.Extra = append(mm.Extra, rr)
 	}
-	wire, err := mm.Pack()
-	if err != nil {
+	wire, err := mm.PackBuffer(scratch[:cap(scratch)])
+	if err != nil || len(wire) > 0xFFFF {
 		return false
 	}
-	e.wire = wire
+	var offs []uint16
 	if !keepOPT {
-		e.ttlOffs, e.fast = ttlOffsets(wire)
+		offs, e.fast = ttlOffsets(wire)
+	}
+	// One exact allocation for the message and its TTL offsets.
+	e.n = uint16(len(wire))
+	e.buf = make([]byte, len(wire), len(wire)+2*len(offs))
+	copy(e.buf, wire)
+	for _, off := range offs {
+		e.buf = binary.BigEndian.AppendUint16(e.buf, off)
 	}
 	for _, rr := range m.Answer {
 		if c, ok := rr.(*dns.CNAME); ok {
@@ -248,7 +274,7 @@ func (e *cacheEntry) pack(m *dns.Msg) bool {
 func (c *cache) evict(sh *cacheShard, now time.Time) {
 	removed := 0
 	for k, e := range sh.entries {
-		if !now.Before(e.expires) {
+		if now.UnixNano() >= e.expires {
 			delete(sh.entries, k)
 			removed++
 		}

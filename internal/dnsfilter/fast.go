@@ -95,7 +95,7 @@ func (s *Server) fastReply(p []byte, client netip.Addr, st *fastState, out []byt
 // seconds, and Warden's OPT record if the client sent one.
 func appendCached(out []byte, q *wireQuery, e *cacheEntry, elapsed uint32) ([]byte, bool) {
 	base := len(out)
-	out = append(out, e.wire...)
+	out = append(out, e.wire()...)
 	m := out[base:]
 	qend := headerLen + len(q.question)
 	if len(m) < qend || binary.BigEndian.Uint16(m[4:]) != 1 || !equalFoldASCII(m[headerLen:qend], q.question) {
@@ -104,7 +104,9 @@ func appendCached(out []byte, q *wireQuery, e *cacheEntry, elapsed uint32) ([]by
 	copy(m[headerLen:], q.question)
 	binary.BigEndian.PutUint16(m, q.id)
 	binary.BigEndian.PutUint16(m[2:], q.replyFlags(binary.BigEndian.Uint16(m[2:])))
-	for _, off := range e.ttlOffs {
+	offs := e.ttlOffsets()
+	for i := 0; i+1 < len(offs); i += 2 {
+		off := binary.BigEndian.Uint16(offs[i:])
 		ttl := binary.BigEndian.Uint32(m[off:])
 		if ttl > elapsed {
 			ttl -= elapsed
