@@ -20,11 +20,12 @@ type Matcher struct {
 	counts []int
 }
 
+// urlRule is one URL entry. Its port and path prefix are read from the
+// entry when a host matches rather than kept apart: tens of thousands of
+// rules stay at 24 bytes each.
 type urlRule struct {
-	port   string // "" for the default port
-	prefix string // path and query prefix, starting with '/'
-	entry  string // the whole entry, for reasons
-	list   uint16
+	entry URLKey
+	list  uint16
 }
 
 // Match is one list that holds a host or URL.
@@ -94,7 +95,7 @@ func Compile(ls []*List) (*Matcher, error) {
 			// list, which must not stay alive for its URL entries.
 			u := URLKey(strings.Clone(string(u)))
 			host := u.Host()
-			m.urls[host] = append(m.urls[host], urlRule{port: u.Port(), prefix: u.PathQuery(), entry: string(u), list: n})
+			m.urls[host] = append(m.urls[host], urlRule{entry: u, list: n})
 		}
 		for _, h := range l.Hashes {
 			m.hashes[h] = append(m.hashes[h], n)
@@ -175,8 +176,8 @@ func (m *Matcher) MatchURL(k URLKey, out *Matches) {
 	suffix := host
 	for {
 		for _, r := range m.urls[suffix] {
-			if r.port == port && strings.HasPrefix(pq, r.prefix) {
-				out.add(Match{List: r.list, Entry: r.entry, ByURL: true})
+			if r.entry.Port() == port && strings.HasPrefix(pq, r.entry.PathQuery()) {
+				out.add(Match{List: r.list, Entry: string(r.entry), ByURL: true})
 			}
 		}
 		if IsIP(host) {
