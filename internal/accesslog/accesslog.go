@@ -1,14 +1,20 @@
 // Package accesslog keeps the access log: every DNS query and web request
 // the filters decided, written in batches from the event pipeline, and
 // read back for the console and reports.
+//
+// Each batch is stored as one row, a segment (see segment.go): the events
+// column by column with dictionaries for the strings, beside a few small
+// summaries (time range, counts, the people, devices and groups in it)
+// that let a reader skip a segment without decoding it. A small batch
+// joins the newest segment while that is small, so a quiet school does
+// not pile up tiny rows.
 package accesslog
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,165 +22,216 @@ import (
 	"github.com/warden-schools/warden/internal/store"
 )
 
-// rowsPerStatement is how many events one INSERT carries: few statements
-// per batch, well inside SQLite's limit of 32,766 parameters.
-const rowsPerStatement = 200
-
-const columns = 18
+// Merging: a batch joins the newest segment when that holds fewer than
+// mergeBelow events, will hold no more than mergeUpTo after, and its
+// events will span no more than mergeSpan (which bounds how long
+// retention keeps an event past its cutoff, a segment being pruned
+// whole).
+const (
+	mergeBelow = 2048
+	mergeUpTo  = 8192
+	mergeSpan  = time.Hour
+)
 
 // Log reads and writes the access log.
 type Log struct {
 	db *store.DB
-	// full and one insert rowsPerStatement rows and one row; prepared
-	// once, because parsing a statement costs more than running it.
-	prepare   sync.Once
-	full, one *sql.Stmt
-	prepErr   error
+
+	// mu guards the rest: the write statements, prepared once because
+	// parsing a statement costs more than running it, and the buffers
+	// reused from one Write to the next.
+	mu    sync.Mutex
+	stmts *writeStmts
+	enc   encoder
+	dec   reader
+	tail  []events.Event
+}
+
+type writeStmts struct {
+	newest, data, insert, update *sql.Stmt
 }
 
 // New returns a Log over the store.
 func New(db *store.DB) *Log { return &Log{db: db} }
 
-// insertSQL is the INSERT for n rows.
-func insertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO access_log (at, source, client_ip, device_id, person_id, group_id, host, url, qtype,
-		action, alert, category, list_id, rule, policy_version, latency_us, upstream, status) VALUES `)
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", columns), ", ") + ")"
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
+// statements prepares the write statements on first use (again after a
+// failure).
+func (l *Log) statements(ctx context.Context) (*writeStmts, error) {
+	if l.stmts != nil {
+		return l.stmts, nil
 	}
-	return b.String()
+	var st writeStmts
+	var prepared []*sql.Stmt
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{{&st.newest, sqlNewest}, {&st.data, sqlSegmentData}, {&st.insert, sqlInsert}, {&st.update, sqlUpdate}} {
+		s, err := l.db.PrepareContext(ctx, l.db.Rebind(p.sql))
+		if err != nil {
+			for _, s := range prepared {
+				s.Close()
+			}
+			return nil, err
+		}
+		*p.dst = s
+		prepared = append(prepared, s)
+	}
+	l.stmts = &st
+	return l.stmts, nil
 }
 
 // Write stores a batch of events in one transaction (all or nothing). It
-// is the event pipeline's sink.
+// is the event pipeline's sink. A batch becomes one segment (or more, past
+// 65,535 events), or joins the newest segment when both are small.
 func (l *Log) Write(ctx context.Context, batch []events.Event) error {
-	l.prepare.Do(func() {
-		if l.full, l.prepErr = l.db.PrepareContext(ctx, l.db.Rebind(insertSQL(rowsPerStatement))); l.prepErr == nil {
-			l.one, l.prepErr = l.db.PrepareContext(ctx, l.db.Rebind(insertSQL(1)))
-		}
-	})
-	if l.prepErr != nil {
-		return fmt.Errorf("write access log: %w", l.prepErr)
+	if len(batch) == 0 {
+		return nil
 	}
-	args := make([]any, 0, rowsPerStatement*columns)
-	return l.db.WithTx(ctx, func(tx *store.Tx) error {
-		full, one := tx.StmtContext(ctx, l.full), tx.StmtContext(ctx, l.one)
-		defer full.Close()
-		defer one.Close()
-		for len(batch) > 0 {
-			n, stmt := rowsPerStatement, full
-			if len(batch) < rowsPerStatement {
-				n, stmt = 1, one
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st, err := l.statements(ctx)
+	if err != nil {
+		return fmt.Errorf("write access log: prepare: %w", err)
+	}
+	err = l.db.WithTx(ctx, func(tx *store.Tx) error {
+		rest, err := l.merge(ctx, tx, st, batch)
+		if err != nil {
+			return err
+		}
+		insert := tx.StmtContext(ctx, st.insert)
+		for len(rest) > 0 {
+			n := min(len(rest), maxSegmentEvents)
+			s, err := l.enc.encode(rest[:n])
+			if err != nil {
+				return err
 			}
-			args = args[:0]
-			for _, e := range batch[:n] {
-				args = append(args, store.Millis(e.Time), e.Source, addr(e.ClientIP), nullID(e.DeviceID), nullID(e.PersonID), e.Group,
-					e.Host, e.URL, e.QType, e.Action, e.Alert, e.Category, e.List, e.Rule, e.PolicyVersion,
-					e.Latency.Microseconds(), e.Upstream, e.Status)
+			if _, err := insert.ExecContext(ctx, s.firstAt, s.lastAt, s.events, s.blocked, segmentFormat,
+				s.groups, s.categories, s.people, s.devices, s.hostGrams, s.data); err != nil {
+				return fmt.Errorf("insert segment: %w", err)
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("write access log: %w", err)
-			}
-			batch = batch[n:]
+			rest = rest[n:]
 		}
 		return nil
 	})
-}
-
-func addr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
+	if err != nil {
+		return fmt.Errorf("write access log: %w", err)
 	}
-	return a.String()
+	return nil
 }
 
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
+// merge adds batch to the newest segment when both are small, returning
+// what is left to insert: nothing, or the whole batch.
+func (l *Log) merge(ctx context.Context, tx *store.Tx, st *writeStmts, batch []events.Event) ([]events.Event, error) {
+	if len(batch) >= mergeUpTo {
+		return batch, nil
 	}
-	return id
+	var id, n, firstAt, lastAt int64
+	var format int
+	err := tx.StmtContext(ctx, st.newest).QueryRowContext(ctx).Scan(&id, &n, &firstAt, &lastAt, &format)
+	if errors.Is(err, sql.ErrNoRows) {
+		return batch, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read newest segment: %w", err)
+	}
+	if n >= mergeBelow || int(n)+len(batch) > mergeUpTo || format != segmentFormat {
+		return batch, nil
+	}
+	lo, hi := store.Millis(batch[0].Time), store.Millis(batch[0].Time)
+	for i := range batch {
+		ms := store.Millis(batch[i].Time)
+		lo, hi = min(lo, ms), max(hi, ms)
+	}
+	if max(hi, lastAt)-min(lo, firstAt) > mergeSpan.Milliseconds() {
+		return batch, nil
+	}
+	var data []byte
+	if err := tx.StmtContext(ctx, st.data).QueryRowContext(ctx, id).Scan(&data); err != nil {
+		return nil, fmt.Errorf("read segment %d: %w", id, err)
+	}
+	tail, err := l.dec.decodeSegment(data, l.tail[:0])
+	if err != nil {
+		// Leave a segment that cannot be read as it is (readers report
+		// it) and start a new one.
+		return batch, nil
+	}
+	tail = append(tail, batch...)
+	defer func() {
+		clear(tail) // drop the strings until the next merge
+		l.tail = tail[:0]
+	}()
+	s, err := l.enc.encode(tail)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.StmtContext(ctx, st.update).ExecContext(ctx, s.firstAt, s.lastAt, s.events, s.blocked, segmentFormat,
+		s.groups, s.categories, s.people, s.devices, s.hostGrams, s.data, id); err != nil {
+		return nil, fmt.Errorf("update segment %d: %w", id, err)
+	}
+	return nil, nil
 }
 
-// Entry is one row of the access log.
+// Count returns the number of events in the log.
+func (l *Log) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := l.db.QueryRowContext(ctx, sqlCount).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count access log: %w", err)
+	}
+	return n, nil
+}
+
+// pruneChunk is how many segments one Prune statement deletes, so that a
+// large prune does not hold the write lock (and the event writer) for long.
+const pruneChunk = 256
+
+// Prune deletes the segments whose events are all older than before, and
+// returns how many events went. Segments are deleted whole, so events a
+// little older than before (up to one segment's span, at most an hour)
+// may remain.
+func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := store.Millis(before)
+	var total int64
+	for {
+		var n int64
+		err := l.db.WithTx(ctx, func(tx *store.Tx) error {
+			if err := tx.QueryRowContext(ctx, tx.Rebind(sqlPruneChunkCount), cutoff, pruneChunk).Scan(&n); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, tx.Rebind(sqlPruneChunk), cutoff, pruneChunk)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune access log: %w", err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
+}
+
+// Entry is one event of the access log.
 type Entry struct {
 	events.Event
+	// ID is stable and orders entries by when they were written: the
+	// segment's id times 65,536 plus the event's place in the segment.
 	ID int64
 }
 
-// Filter selects access-log rows; zero fields select everything.
+// Filter selects access-log entries; zero fields select everything.
 type Filter struct {
+	// From and To bound the event time (From <= Time < To), to the
+	// microsecond.
 	From, To time.Time
-	Group    string
-	Host     string // substring
-	Action   string
-	Limit    int
-}
-
-// Recent returns the newest rows matching f, newest first.
-func (l *Log) Recent(ctx context.Context, f Filter) ([]Entry, error) {
-	q := `SELECT id, at, source, client_ip, COALESCE(device_id, 0), COALESCE(person_id, 0), group_id, host, url, qtype, action, alert,
-		category, list_id, rule, policy_version, latency_us, upstream, status FROM access_log WHERE 1 = 1`
-	var args []any
-	if !f.From.IsZero() {
-		q += " AND at >= ?"
-		args = append(args, store.Millis(f.From))
-	}
-	if !f.To.IsZero() {
-		q += " AND at < ?"
-		args = append(args, store.Millis(f.To))
-	}
-	if f.Group != "" {
-		q += " AND group_id = ?"
-		args = append(args, f.Group)
-	}
-	if f.Action != "" {
-		q += " AND action = ?"
-		args = append(args, f.Action)
-	}
-	if f.Host != "" {
-		q += " AND host LIKE ? ESCAPE '\\'"
-		args = append(args, "%"+escapeLike(f.Host)+"%")
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 10000 {
-		limit = 100
-	}
-	q += fmt.Sprintf(" ORDER BY at DESC, id DESC LIMIT %d", limit)
-	rows, err := l.db.QueryContext(ctx, l.db.Rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("read access log: %w", err)
-	}
-	defer rows.Close()
-	var out []Entry
-	for rows.Next() {
-		var e Entry
-		var at, latency int64
-		var client string
-		if err := rows.Scan(&e.ID, &at, &e.Source, &client, &e.DeviceID, &e.PersonID, &e.Group, &e.Host, &e.URL, &e.QType,
-			&e.Action, &e.Alert, &e.Category, &e.List, &e.Rule, &e.PolicyVersion, &latency, &e.Upstream, &e.Status); err != nil {
-			return nil, fmt.Errorf("read access log: %w", err)
-		}
-		e.Time = store.FromMillis(at)
-		e.Latency = time.Duration(latency) * time.Microsecond
-		e.ClientIP, _ = netip.ParseAddr(client)
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// Count returns the number of rows.
-func (l *Log) Count(ctx context.Context) (int64, error) {
-	var n int64
-	err := l.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM access_log").Scan(&n)
-	return n, err
-}
-
-func escapeLike(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
+	// PersonID and DeviceID select one person or device (0: any).
+	PersonID, DeviceID int64
+	// Group, Action ("allow", "block") and Category select one value.
+	Group, Action, Category string
+	// Host selects hosts containing it, ignoring case.
+	Host string
+	// Before pages back: only entries with an ID below it (0: from the
+	// newest). Pass the last ID of the previous page.
+	Before int64
+	// Limit is the most entries Recent returns (0: 100; at most 10,000).
+	Limit int
 }
