@@ -434,15 +434,7 @@ func TestDeviceKey(t *testing.T) {
 // sends, it answers with an HTTP error it means or a DNS message that
 // unpacks, and never panics.
 func FuzzDoH(f *testing.F) {
-	good := func(name string, qtype uint16, edns bool) []byte {
-		m := new(dns.Msg)
-		m.SetQuestion(name, qtype)
-		if edns {
-			m.SetEdns0(4096, true)
-		}
-		b, _ := m.Pack()
-		return b
-	}
+	good := packedQuery
 	f.Add(true, dohContentType, "", good("example.org.", dns.TypeA, false))
 	f.Add(true, dohContentType+"; charset=binary", "", good("bet365.com.", dns.TypeHTTPS, true))
 	f.Add(false, "", "dns="+base64.RawURLEncoding.EncodeToString(good("www.google.co.uk.", dns.TypeA, true)), []byte(nil))

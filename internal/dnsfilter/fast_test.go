@@ -307,13 +307,7 @@ func FuzzParseWireQuery(f *testing.F) {
 		name string
 		edns bool
 	}{{"bet365.com.", false}, {"WWW.Example.ORG.", true}, {"a.b.c.d.e.f.", true}} {
-		m := new(dns.Msg)
-		m.SetQuestion(q.name, dns.TypeA)
-		if q.edns {
-			m.SetEdns0(4096, true)
-		}
-		p, _ := m.Pack()
-		f.Add(p)
+		f.Add(packedQuery(q.name, dns.TypeA, q.edns))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var q wireQuery

@@ -61,13 +61,7 @@ func FuzzServeDNS(f *testing.F) {
 		{".", dns.TypeNS, true},
 		{"xn--bcher-kva.example.", dns.TypeAAAA, true},
 	} {
-		m := new(dns.Msg)
-		m.SetQuestion(q.name, q.qtype)
-		if q.edns {
-			m.SetEdns0(4096, true)
-		}
-		b, _ := m.Pack()
-		f.Add(b)
+		f.Add(packedQuery(q.name, q.qtype, q.edns))
 	}
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 	s := offlineServer(f)
@@ -92,4 +86,15 @@ func FuzzServeDNS(f *testing.F) {
 			t.Fatalf("answer does not pack: %v\n%v", err, resp)
 		}
 	})
+}
+
+// packedQuery is a query in wire form, with EDNS (4096 bytes, DO) if asked.
+func packedQuery(name string, qtype uint16, edns bool) []byte {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if edns {
+		m.SetEdns0(4096, true)
+	}
+	p, _ := m.Pack()
+	return p
 }
