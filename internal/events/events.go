@@ -42,6 +42,13 @@ type Event struct {
 	Upstream string
 	// Status is the DNS response code or HTTP status.
 	Status string
+	// Method is the HTTP method of a proxied request.
+	Method string
+	// Bytes is the size of a proxied response body sent to the client.
+	Bytes int64
+	// SearchTerm is what was searched for, when the proxy saw a search
+	// (Google, Bing, YouTube, DuckDuckGo, Wikipedia) through inspection.
+	SearchTerm string
 }
 
 // Sink stores batches of events. Write must store all of a batch or
