@@ -29,7 +29,8 @@ func full(i int) events.Event {
 	return events.Event{Time: base.Add(time.Duration(i) * time.Second), Source: "doh", ClientIP: netip.MustParseAddr("2001:db8::21"),
 		DeviceID: 7, PersonID: 1042, Group: "key-stage-4", Host: fmt.Sprintf("host%d.example", i), URL: "https://host.example/a?b",
 		QType: "HTTPS", Action: "block", Alert: true, Category: "proxies", List: "ut1/proxies", Rule: "category",
-		PolicyVersion: 9, Latency: 1500 * time.Microsecond, Upstream: "192.0.2.53:53", Status: "NXDOMAIN"}
+		PolicyVersion: 9, Latency: 1500 * time.Microsecond, Upstream: "192.0.2.53:53", Status: "NXDOMAIN",
+		Method: "GET", Bytes: int64(2048 + i), SearchTerm: "how to revise"}
 }
 
 func segments(t *testing.T, db *store.DB) int {

@@ -375,14 +375,14 @@ func (c *addrColumn) at(row int) int { return int(c.idx.at(row)) }
 // its buffers from one segment to the next. It is not safe for concurrent
 // use.
 type reader struct {
-	seg                                         segment
-	loaded                                      [numColumns]bool
-	times, devices, people, policies, latencies []int64
-	strs                                        [numColumns]strColumn
-	client                                      addrColumn
-	alerts                                      []byte
-	hostMatch                                   []bool
-	scratch                                     []byte
+	seg                                                segment
+	loaded                                             [numColumns]bool
+	times, devices, people, policies, latencies, sizes []int64
+	strs                                               [numColumns]strColumn
+	client                                             addrColumn
+	alerts                                             []byte
+	hostMatch                                          []bool
+	scratch                                            []byte
 }
 
 // packed is a column's row indexes, packed as appendIndexes writes them,
@@ -468,7 +468,7 @@ func (r *reader) loadAll() error {
 	for _, c := range [...]struct {
 		id  int
 		dst *[]int64
-	}{{colTime, &r.times}, {colDevice, &r.devices}, {colPerson, &r.people}, {colPolicy, &r.policies}, {colLatency, &r.latencies}} {
+	}{{colTime, &r.times}, {colDevice, &r.devices}, {colPerson, &r.people}, {colPolicy, &r.policies}, {colLatency, &r.latencies}, {colBytes, &r.sizes}} {
 		if err := r.ints(c.id, c.dst); err != nil {
 			return err
 		}
@@ -503,6 +503,7 @@ func (r *reader) event(row int) events.Event {
 		PersonID:      r.people[row],
 		PolicyVersion: r.policies[row],
 		Latency:       time.Duration(r.latencies[row]) * time.Microsecond,
+		Bytes:         r.sizes[row],
 		Alert:         len(r.alerts) != 0 && r.alerts[row>>3]&(1<<(row&7)) != 0,
 	}
 	for _, c := range stringColumns {

@@ -17,8 +17,8 @@ import (
 // encoder turns batches of events into segments, reusing its buffers from
 // one batch to the next. It is not safe for concurrent use.
 type encoder struct {
-	times, devices, people, policies, latencies []int64
-	alerts                                      []byte
+	times, devices, people, policies, latencies, sizes []int64
+	alerts                                             []byte
 
 	client addrDict
 	// strs are the string columns (by stringColumns' order), gathered in
@@ -45,7 +45,7 @@ func (e *encoder) encode(batch []events.Event) (summary, error) {
 		return summary{}, fmt.Errorf("encode segment: %d events (want 1 to %d)", n, maxSegmentEvents)
 	}
 	e.times, e.devices, e.people = e.times[:0], e.devices[:0], e.people[:0]
-	e.policies, e.latencies = e.policies[:0], e.latencies[:0]
+	e.policies, e.latencies, e.sizes = e.policies[:0], e.latencies[:0], e.sizes[:0]
 	e.alerts = slices.Grow(e.alerts[:0], (n+7)/8)[:(n+7)/8]
 	clear(e.alerts)
 	if e.seed == (maphash.Seed{}) {
@@ -59,6 +59,7 @@ func (e *encoder) encode(batch []events.Event) (summary, error) {
 	source, group, host, url := e.strs[strSource].in, e.strs[strGroup].in, e.strs[strHost].in, e.strs[strURL].in
 	qtype, action, category, list := e.strs[strQType].in, e.strs[strAction].in, e.strs[strCategory].in, e.strs[strList].in
 	rule, upstream, status := e.strs[strRule].in, e.strs[strUpstream].in, e.strs[strStatus].in
+	method, search := e.strs[strMethod].in, e.strs[strSearch].in
 	e.peopleSet.reset(n)
 	e.deviceSet.reset(n)
 
@@ -96,6 +97,9 @@ func (e *encoder) encode(batch []events.Event) (summary, error) {
 		e.latencies = append(e.latencies, ev.Latency.Microseconds())
 		upstream[i] = ev.Upstream
 		status[i] = ev.Status
+		method[i] = ev.Method
+		search[i] = ev.SearchTerm
+		e.sizes = append(e.sizes, ev.Bytes)
 	}
 
 	for k := range e.strs {
@@ -115,6 +119,7 @@ func (e *encoder) encode(batch []events.Event) (summary, error) {
 	}
 	out = e.appendInts(out, colPolicy, e.policies, intDelta)
 	out = e.appendInts(out, colLatency, e.latencies, intPlain)
+	out = e.appendInts(out, colBytes, e.sizes, intPlain)
 	e.grams.reset()
 	for k, c := range stringColumns {
 		d := &e.strs[k].d

@@ -66,7 +66,10 @@ const (
 	colLatency  = 16 // int: microseconds
 	colUpstream = 17 // string
 	colStatus   = 18 // string
-	numColumns  = 19 // ids below this are known to this version
+	colMethod   = 19 // string: HTTP method (proxy)
+	colSearch   = 20 // string: search term (proxy)
+	colBytes    = 21 // int: response body bytes (proxy)
+	numColumns  = 22 // ids below this are known to this version
 )
 
 // Int column modes.
@@ -123,6 +126,8 @@ const (
 	strRule
 	strUpstream
 	strStatus
+	strMethod
+	strSearch
 	numStrings
 )
 
@@ -143,6 +148,8 @@ var stringColumns = [numStrings]struct {
 	strRule:     {colRule, func(e *events.Event) *string { return &e.Rule }},
 	strUpstream: {colUpstream, func(e *events.Event) *string { return &e.Upstream }},
 	strStatus:   {colStatus, func(e *events.Event) *string { return &e.Status }},
+	strMethod:   {colMethod, func(e *events.Event) *string { return &e.Method }},
+	strSearch:   {colSearch, func(e *events.Event) *string { return &e.SearchTerm }},
 }
 
 // floorDiv divides rounding down (Unix milliseconds of a microsecond time
