@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -70,12 +71,29 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// chunkEvents is how many events one chunk of the queue holds.
+const chunkEvents = 512
+
 // Pipeline queues events and writes them to a sink in batches.
+//
+// The queue is a list of chunks taken as events arrive and recycled once
+// written, so memory follows what is actually waiting rather than the
+// queue's bound (a channel's ring would become resident whole as it
+// turns).
 type Pipeline struct {
-	sink  Sink
-	opts  Options
-	log   *slog.Logger
-	queue chan Event
+	sink Sink
+	opts Options
+	log  *slog.Logger
+
+	// mu guards the queue: full chunks oldest first, the chunk being
+	// filled, spare chunks for reuse, and the count of waiting events.
+	mu     sync.Mutex
+	chunks [][]Event
+	cur    []Event
+	spare  [][]Event
+	queued int
+	// wake tells Run that a whole batch is waiting.
+	wake chan struct{}
 
 	written, dropped, failures atomic.Uint64
 }
@@ -83,8 +101,6 @@ type Pipeline struct {
 // New returns a Pipeline; call Run to start writing.
 func New(sink Sink, opts Options) *Pipeline {
 	if opts.Queue <= 0 {
-		// A channel's ring touches every slot as it turns, so the whole
-		// queue becomes resident: keep it modest.
 		opts.Queue = 1 << 14
 	}
 	if opts.Batch <= 0 {
@@ -96,22 +112,43 @@ func New(sink Sink, opts Options) *Pipeline {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{sink: sink, opts: opts, log: opts.Logger.With("component", "events"), queue: make(chan Event, opts.Queue)}
+	return &Pipeline{sink: sink, opts: opts, log: opts.Logger.With("component", "events"), wake: make(chan struct{}, 1)}
 }
 
 // Emit queues an event without waiting. It reports false, and counts the
 // event as dropped, only when the queue is full because the sink has
 // fallen far behind.
 func (p *Pipeline) Emit(e Event) bool {
-	select {
-	case p.queue <- e:
-		return true
-	default:
+	p.mu.Lock()
+	if p.queued >= p.opts.Queue {
+		p.mu.Unlock()
 		if p.dropped.Add(1) == 1 {
-			p.log.Error("event_queue_full", "queue", cap(p.queue))
+			p.log.Error("event_queue_full", "queue", p.opts.Queue)
 		}
 		return false
 	}
+	if p.cur == nil {
+		if n := len(p.spare); n > 0 {
+			p.cur, p.spare = p.spare[n-1], p.spare[:n-1]
+		} else {
+			p.cur = make([]Event, 0, chunkEvents)
+		}
+	}
+	p.cur = append(p.cur, e)
+	p.queued++
+	ready := p.queued == p.opts.Batch
+	if len(p.cur) == cap(p.cur) {
+		p.chunks = append(p.chunks, p.cur)
+		p.cur = nil
+	}
+	p.mu.Unlock()
+	if ready {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // Stats returns the events written, dropped, and failed batch writes.
@@ -120,7 +157,53 @@ func (p *Pipeline) Stats() (written, dropped, failures uint64) {
 }
 
 // Queued returns how many events wait to be written.
-func (p *Pipeline) Queued() int { return len(p.queue) }
+func (p *Pipeline) Queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queued
+}
+
+// take moves waiting events, oldest first, into batch until it holds
+// Batch events or the queue is empty, and returns it.
+func (p *Pipeline) take(batch []Event) []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(batch) < p.opts.Batch && p.queued > 0 {
+		var c []Event
+		whole := len(p.chunks) > 0
+		if whole {
+			c = p.chunks[0]
+		} else {
+			c = p.cur
+		}
+		n := min(len(c), p.opts.Batch-len(batch))
+		batch = append(batch, c[:n]...)
+		p.queued -= n
+		if n < len(c) {
+			// The batch is full; the rest of the chunk waits.
+			copy(c, c[n:])
+			clear(c[len(c)-n:])
+			c = c[:len(c)-n]
+			if whole {
+				p.chunks[0] = c
+			} else {
+				p.cur = c
+			}
+			break
+		}
+		clear(c) // drop the strings it refers to
+		if len(p.spare) < p.opts.Batch/chunkEvents+1 {
+			p.spare = append(p.spare, c[:0])
+		}
+		if whole {
+			p.chunks[0] = nil
+			p.chunks = p.chunks[1:]
+		} else {
+			p.cur = nil
+		}
+	}
+	return batch
+}
 
 // Run writes queued events until ctx is cancelled, then writes what is
 // still queued (for up to 10 seconds) and returns.
@@ -129,18 +212,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.opts.Flush)
 	defer tick.Stop()
 	for {
+		flush := false
 		select {
-		case e := <-p.queue:
-			batch = append(batch, e)
-			if len(batch) >= p.opts.Batch {
-				batch = p.write(ctx, batch)
-			}
+		case <-p.wake:
 		case <-tick.C:
-			if len(batch) > 0 {
-				batch = p.write(ctx, batch)
-			}
+			flush = true
 		case <-ctx.Done():
 			return p.drain(batch)
+		}
+		// Whole batches as long as there are any; on the tick, what
+		// remains too.
+		for {
+			batch = p.take(batch)
+			if len(batch) == 0 || (len(batch) < p.opts.Batch && !flush) {
+				break
+			}
+			if batch = p.write(ctx, batch); len(batch) > 0 {
+				return p.drain(batch) // ctx ended while the store failed
+			}
 		}
 	}
 }
@@ -154,6 +243,7 @@ func (p *Pipeline) write(ctx context.Context, batch []Event) []Event {
 		err := p.sink.Write(ctx, batch)
 		if err == nil {
 			p.written.Add(uint64(len(batch)))
+			clear(batch)
 			return batch[:0]
 		}
 		p.failures.Add(1)
@@ -176,15 +266,7 @@ func (p *Pipeline) drain(batch []Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		for len(batch) < p.opts.Batch {
-			select {
-			case e := <-p.queue:
-				batch = append(batch, e)
-				continue
-			default:
-			}
-			break
-		}
+		batch = p.take(batch)
 		if len(batch) == 0 {
 			return nil
 		}

@@ -133,3 +133,69 @@ func TestEmitNeverBlocks(t *testing.T) {
 	}
 	close(sink.block)
 }
+
+// TestChunkBoundaries holds order and batch sizes when batches and the
+// queue's chunks do not line up, with the writer slower than the emitters.
+func TestChunkBoundaries(t *testing.T) {
+	sink := &memSink{block: make(chan struct{})}
+	const queue = 5000
+	p := New(sink, Options{Batch: 700, Queue: queue, Flush: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	// The queue takes Queue events, beyond the batch the writer may
+	// already hold.
+	total := 0
+	for p.Emit(Event{PolicyVersion: int64(total)}) {
+		total++
+		if total > queue+700 {
+			t.Fatal("the queue's bound is not kept")
+		}
+	}
+	if total < queue {
+		t.Fatalf("refused after %d events, want at least %d", total, queue)
+	}
+	close(sink.block)
+	// Whole batches go without waiting for the (hour-long) flush tick.
+	waitFor(t, func() bool { return sink.count() == total/700*700 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if sink.count() != total {
+		t.Fatalf("written %d of %d", sink.count(), total)
+	}
+	for i, e := range sink.got {
+		if e.PolicyVersion != int64(i) {
+			t.Fatalf("event %d out of order: %d", i, e.PolicyVersion)
+		}
+	}
+	if _, d, _ := p.Stats(); d != 1 { // the refused one
+		t.Errorf("dropped %d, want 1", d)
+	}
+	if q := p.Queued(); q != 0 {
+		t.Errorf("queued %d after drain", q)
+	}
+}
+
+// BenchmarkEmit is the cost the filters pay per event, from several
+// goroutines at once, with a writer draining the queue.
+func BenchmarkEmit(b *testing.B) {
+	p := New(discard{}, Options{Queue: 1 << 20})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	e := Event{Source: "dns", Host: "www.example.org", Action: "allow"}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Emit(e)
+		}
+	})
+	cancel()
+	<-done
+}
+
+// discard is a sink that keeps nothing.
+type discard struct{}
+
+func (discard) Write(context.Context, []Event) error { return nil }
