@@ -29,7 +29,7 @@ import (
 // whole).
 const (
 	mergeBelow = 2048
-	mergeUpTo  = 8192
+	mergeUpTo  = 4096
 	mergeSpan  = time.Hour
 )
 
