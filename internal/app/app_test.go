@@ -183,7 +183,7 @@ func TestFailedReloadKeepsPreviousPolicy(t *testing.T) {
 	ctx := context.Background()
 	before := a.Snapshot()
 	// Damage the stored entries of the list in force.
-	if _, err := a.DB().ExecContext(ctx, `UPDATE list_versions SET data = X'00' WHERE list_id = 'ut1/gambling'`); err != nil {
+	if _, err := a.DB().ExecContext(ctx, `UPDATE list_version_chunks SET data = X'00' WHERE list_id = 'ut1/gambling'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.DB().ExecContext(ctx, `UPDATE lists SET version = version WHERE id = 'ut1/gambling'`); err != nil {

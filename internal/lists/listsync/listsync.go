@@ -384,9 +384,12 @@ func (s *Store) save(ctx context.Context, tx *store.Tx, l *lists.List, format, o
 	if err != nil {
 		return lr, fmt.Errorf("write list %s: %w", l.ID, err)
 	}
-	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO list_versions (list_id, version, domains, urls, hashes, malformed, sha256, data, imported_at, imported_by)
+	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO list_versions (list_id, version, domains, urls, hashes, malformed, sha256, size, imported_at, imported_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		l.ID, version, len(l.Domains), len(l.URLs), len(l.Hashes), malformed, digest, data, now, actor)
+		l.ID, version, len(l.Domains), len(l.URLs), len(l.Hashes), malformed, digest, len(data), now, actor)
+	if err == nil {
+		err = writeChunks(ctx, tx, l.ID, version, data)
+	}
 	if err != nil {
 		return lr, fmt.Errorf("write list %s version %d: %w", l.ID, version, err)
 	}
@@ -513,37 +516,98 @@ func writeFingerprint(b *strings.Builder, info lists.Info, version int, entriesS
 // fingerprint of what it read. A list whose stored entries fail to decode
 // is reported as an error (the caller keeps its previous lists).
 func (s *Store) Load(ctx context.Context) ([]*lists.List, string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.source, l.source_category, l.categories, l.mandatory, l.version, v.sha256, v.data
-		FROM lists l JOIN list_versions v ON v.list_id = l.id AND v.version = l.version
-		WHERE l.enabled ORDER BY l.id`)
+	type stored struct {
+		l       *lists.List
+		version int
+		size    int64
+	}
+	var found []stored
+	var fp strings.Builder
+	err := func() error {
+		rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.source, l.source_category, l.categories, l.mandatory, l.version, v.sha256, v.size
+			FROM lists l JOIN list_versions v ON v.list_id = l.id AND v.version = l.version
+			WHERE l.enabled ORDER BY l.id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			st := stored{l: &lists.List{}}
+			var cats, sum string
+			if err := rows.Scan(&st.l.ID, &st.l.Source, &st.l.SourceCategory, &cats, &st.l.Mandatory, &st.version, &sum, &st.size); err != nil {
+				return err
+			}
+			st.l.Categories = strings.Fields(cats)
+			found = append(found, st)
+			writeFingerprint(&fp, st.l.Info, st.version, sum)
+		}
+		return rows.Err()
+	}()
 	if err != nil {
 		return nil, "", fmt.Errorf("load lists: %w", err)
 	}
-	defer rows.Close()
-	var out []*lists.List
-	var fp strings.Builder
-	for rows.Next() {
-		l := &lists.List{}
-		var cats string
-		var version int
-		var sum string
-		var data []byte
-		if err := rows.Scan(&l.ID, &l.Source, &l.SourceCategory, &cats, &l.Mandatory, &version, &sum, &data); err != nil {
-			return nil, "", fmt.Errorf("load lists: %w", err)
+	out := make([]*lists.List, 0, len(found))
+	for _, st := range found {
+		data, err := readChunks(ctx, s.db, st.l.ID, st.version, st.size)
+		if err != nil {
+			return nil, "", fmt.Errorf("load list %s version %d: %w", st.l.ID, st.version, err)
 		}
-		l.Categories = strings.Fields(cats)
 		// data is this function's own copy and is never written again, so
 		// the entries can share it rather than copy a large list twice.
-		if err := l.UnmarshalEntries(unsafe.String(unsafe.SliceData(data), len(data))); err != nil {
-			return nil, "", fmt.Errorf("load list %s version %d: %w", l.ID, version, err)
+		if err := st.l.UnmarshalEntries(unsafe.String(unsafe.SliceData(data), len(data))); err != nil {
+			return nil, "", fmt.Errorf("load list %s version %d: %w", st.l.ID, st.version, err)
 		}
-		out = append(out, l)
-		writeFingerprint(&fp, l.Info, version, sum)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("load lists: %w", err)
+		out = append(out, st.l)
 	}
 	return out, fp.String(), nil
+}
+
+// chunkSize is the most bytes of a list's entries one row of
+// list_version_chunks holds. SQLite reads a blob spread over many pages
+// into one buffer of its whole size, which its allocator then keeps
+// mapped; small chunks keep that to a few pages.
+const chunkSize = 64 << 10
+
+// writeChunks stores a version's encoded entries as chunks.
+func writeChunks(ctx context.Context, tx *store.Tx, id string, version int, data []byte) error {
+	stmt, err := tx.PrepareContext(ctx, tx.Rebind(`INSERT INTO list_version_chunks (list_id, version, seq, data) VALUES (?, ?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+chunkSize {
+		if _, err := stmt.ExecContext(ctx, id, version, seq, data[off:min(off+chunkSize, len(data))]); err != nil {
+			return fmt.Errorf("chunk %d: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+// readChunks reads a version's encoded entries, size bytes in all.
+func readChunks(ctx context.Context, q store.Querier, id string, version int, size int64) ([]byte, error) {
+	rows, err := q.QueryContext(ctx, q.Rebind(`SELECT data FROM list_version_chunks WHERE list_id = ? AND version = ? ORDER BY seq`), id, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	data := make([]byte, 0, size)
+	for rows.Next() {
+		var chunk sql.RawBytes
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, err
+		}
+		if int64(len(data)+len(chunk)) > size {
+			return nil, fmt.Errorf("%w: more than the %d bytes recorded", lists.ErrBadEncoding, size)
+		}
+		data = append(data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("%w: %d bytes of the %d recorded", lists.ErrBadEncoding, len(data), size)
+	}
+	return data, nil
 }
 
 // List returns one list with its entries. Mandatory lists are refused.
@@ -555,8 +619,12 @@ func (s *Store) List(ctx context.Context, id string) (*lists.List, error) {
 	if sm.Mandatory {
 		return nil, fmt.Errorf("list %s: %w", id, ErrMandatory)
 	}
-	var data []byte
-	err = s.db.QueryRowContext(ctx, s.db.Rebind("SELECT data FROM list_versions WHERE list_id = ? AND version = ?"), id, sm.Version).Scan(&data)
+	var size int64
+	err = s.db.QueryRowContext(ctx, s.db.Rebind("SELECT size FROM list_versions WHERE list_id = ? AND version = ?"), id, sm.Version).Scan(&size)
+	if err != nil {
+		return nil, fmt.Errorf("read list %s: %w", id, err)
+	}
+	data, err := readChunks(ctx, s.db, id, sm.Version, size)
 	if err != nil {
 		return nil, fmt.Errorf("read list %s: %w", id, err)
 	}

@@ -194,8 +194,14 @@ func TestLoadCorruptVersion(t *testing.T) {
 	ctx := context.Background()
 	s, db := newTestStore(t)
 	mustImport(t, s, ImportOptions{Path: filepath.Join("testdata", "blocked.txt"), Category: "gambling"})
-	if _, err := db.Exec("UPDATE list_versions SET data = ? WHERE list_id = 'local/blocked'", []byte("garbage")); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		"DELETE FROM list_version_chunks WHERE list_id = 'local/blocked' AND seq > 0",
+		"UPDATE list_version_chunks SET data = CAST('garbage' AS BLOB) WHERE list_id = 'local/blocked'",
+		"UPDATE list_versions SET size = 7 WHERE list_id = 'local/blocked'",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, _, err := s.Load(ctx)
 	if !errors.Is(err, lists.ErrBadEncoding) || !strings.Contains(err.Error(), "local/blocked") {
