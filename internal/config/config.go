@@ -46,6 +46,10 @@ type Config struct {
 	ProxyAllowLoopback bool `yaml:"proxy_allow_loopback"`
 	// DNS configures the DNS filter.
 	DNS DNS `yaml:"dns"`
+	// Proxy configures the web proxy (on when listen.proxy is set).
+	Proxy Proxy `yaml:"proxy"`
+	// SchoolName is shown on the block page and in the school CA's name.
+	SchoolName string `yaml:"school_name"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 	// Demo seeds the demonstration school into an empty data folder.
@@ -134,6 +138,38 @@ type DNS struct {
 	// NoQueryLog turns off recording every query in the access log (it is
 	// on by default; monitoring needs it).
 	NoQueryLog bool `yaml:"no_query_log"`
+}
+
+// Proxy configures the web proxy.
+type Proxy struct {
+	// AllowNetworks are the client networks served (CIDR); the default is
+	// loopback and the private ranges. Others are refused: Warden is never
+	// an open proxy.
+	AllowNetworks []string `yaml:"allow_networks"`
+	// ConnectPorts are the ports CONNECT may reach (default: 443 only).
+	ConnectPorts []int `yaml:"connect_ports"`
+	// RequireAuth answers clients that do not authenticate (Basic, with a
+	// device token as the password) with 407; otherwise they are known by
+	// their address, or get the unknown-client policy.
+	RequireAuth bool `yaml:"require_auth"`
+	// Address is the HOST:PORT devices use for the proxy, written into
+	// proxy.pac and wpad.dat. The default is the public URL's host (or
+	// the web listener's address) with the proxy listener's port.
+	Address string `yaml:"address"`
+	// LocalNetworks are the networks the PAC file sends direct, not
+	// through the proxy (default: the private ranges).
+	LocalNetworks []string `yaml:"local_networks"`
+	// MaxBodyBytes limits a request's body (0: no limit).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Inspect turns on TLS inspection: HTTPS through the proxy is opened
+	// with certificates from the school CA (run warden ca init first and
+	// install its root on the school's devices).
+	Inspect bool `yaml:"inspect"`
+	// BypassHosts are domains (with their subdomains) never inspected, on
+	// top of the built-in list of hosts that pin their certificates.
+	BypassHosts []string `yaml:"bypass_hosts"`
+	// BypassCategories are categories never inspected (default: banking).
+	BypassCategories []string `yaml:"bypass_categories"`
 }
 
 // Log sets the log level ("debug", "info", "warn", "error") and format
@@ -236,6 +272,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Proxy.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -247,6 +284,40 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the proxy settings.
+func (p Proxy) validate() []error {
+	var errs []error
+	for i, n := range p.AllowNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("proxy.allow_networks[%d]: %q is not a network such as 10.0.0.0/8", i, n))
+		}
+	}
+	for i, n := range p.LocalNetworks {
+		if pr, err := netip.ParsePrefix(n); err != nil || !pr.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("proxy.local_networks[%d]: %q is not an IPv4 network such as 10.0.0.0/8", i, n))
+		}
+	}
+	for i, port := range p.ConnectPorts {
+		if port <= 0 || port > 65535 {
+			errs = append(errs, fmt.Errorf("proxy.connect_ports[%d]: %d is not a port", i, port))
+		}
+	}
+	if p.Address != "" {
+		if host, _, err := net.SplitHostPort(p.Address); err != nil || host == "" || checkHostPort(p.Address) != nil {
+			errs = append(errs, fmt.Errorf("proxy.address: %q is not HOST:PORT such as warden.school.example:3128", p.Address))
+		}
+	}
+	if p.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("proxy.max_body_bytes: %d is negative (0: no limit)", p.MaxBodyBytes))
+	}
+	for i, h := range p.BypassHosts {
+		if h = strings.TrimPrefix(strings.ToLower(h), "*."); !validHostname(h) {
+			errs = append(errs, fmt.Errorf("proxy.bypass_hosts[%d]: %q is not a domain such as bank.example", i, p.BypassHosts[i]))
+		}
+	}
+	return errs
 }
 
 // validateTLS checks the certificate settings and what depends on them;

@@ -93,6 +93,27 @@ func TestValidateDNS(t *testing.T) {
 	}
 }
 
+func TestValidateProxy(t *testing.T) {
+	cfg := Default()
+	cfg.Proxy = Proxy{AllowNetworks: []string{"10.0.0.0/8", "school"}, LocalNetworks: []string{"fd00::/8"}, ConnectPorts: []int{443, 70000},
+		Address: "3128", MaxBodyBytes: -1, BypassHosts: []string{"*.bank.example", "not a host"}}
+	err := cfg.Validate()
+	for _, want := range []string{"proxy.allow_networks[1]", "proxy.local_networks[0]", "proxy.connect_ports[1]", "proxy.address",
+		"proxy.max_body_bytes", "proxy.bypass_hosts[1]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s: %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "bypass_hosts[0]") {
+		t.Errorf("*.bank.example refused: %v", err)
+	}
+	cfg.Proxy = Proxy{AllowNetworks: []string{"10.0.0.0/8"}, LocalNetworks: []string{"10.0.0.0/8"}, ConnectPorts: []int{443, 8443},
+		Address: "warden.school.example:3128", BypassHosts: []string{"bank.example"}, Inspect: true}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestUpstreamForms(t *testing.T) {
 	for _, u := range []string{"192.0.2.53:53", "udp://192.0.2.53:53", "tcp://[2001:db8::53]:53", "tls://1.1.1.1#cloudflare-dns.com",
 		"tls://dns.quad9.net:853", "https://dns.quad9.net/dns-query"} {
