@@ -38,6 +38,7 @@ Usage:
   warden devices list | add NAME [--kind school|personal] [--ip IP] [--mac MAC] [--group ID] [--owner LOGIN]
   warden devices token issue NAME [--url-base URL] | token revoke NAME
   warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
+  warden ca      init [--name "School name"] [--force] | show
   warden version
 
 Every command takes --data DIR (default ./warden-data) and --config FILE.
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.devicesCmd(ctx, args[1:])
 	case "zones":
 		err = c.zonesCmd(ctx, args[1:])
+	case "ca":
+		err = c.caCmd(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "warden", version)
 	case "help", "-h", "--help":

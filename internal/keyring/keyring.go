@@ -88,6 +88,16 @@ func LoadOrCreate(path string, rand io.Reader) (*Ring, error) {
 	return New(key, rand)
 }
 
+// Load reads the master key at path, with the checks of LoadOrCreate,
+// and never creates one.
+func Load(path string, rand io.Reader) (*Ring, error) {
+	key, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(key, rand)
+}
+
 // Exists reports whether a master key file is at path (whatever its
 // state; LoadOrCreate checks it).
 func Exists(path string) bool {

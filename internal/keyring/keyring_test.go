@@ -53,6 +53,12 @@ func TestLoadOrCreate(t *testing.T) {
 	if !bytes.Equal(r.Key("x", 32), r2.Key("x", 32)) {
 		t.Error("reloaded ring derives another key")
 	}
+	if _, err := Load(path, rand.Reader); err != nil {
+		t.Errorf("Load: %v", err)
+	}
+	if _, err := Load(path+".missing", rand.Reader); err == nil || Exists(path+".missing") {
+		t.Error("Load of a missing key succeeded or created it")
+	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("folder holds %d files, want the key only", len(entries))
 	}
