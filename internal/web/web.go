@@ -65,7 +65,6 @@ type Web struct {
 	log      *slog.Logger
 	now      func() time.Time
 	limiter  *limiter
-	window   time.Duration
 }
 
 // New checks opts and returns a Web.
@@ -115,7 +114,6 @@ func New(opts Options) (*Web, error) {
 		window = DefaultRateWindow
 	}
 	w.limiter = newLimiter(limit, window, maxLimiterClients)
-	w.window = window
 	return w, nil
 }
 
