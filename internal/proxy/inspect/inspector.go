@@ -154,6 +154,7 @@ func New(opts Options) (*Inspector, error) {
 		ErrorLog:       slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
 		ErrorHandler:   in.upstreamError,
 		ModifyResponse: modifyResponse,
+		BufferPool:     &bufferPool{},
 	}
 	in.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxConcurrentStreams: 250}
 	return in, nil
@@ -328,3 +329,16 @@ func (l *connListener) Close() error {
 }
 
 func (l *connListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// bufferPool lends the reverse proxy its copy buffers (32 KiB each),
+// rather than it allocating one per request.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }

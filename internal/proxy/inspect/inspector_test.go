@@ -78,13 +78,14 @@ type env struct {
 	hits      atomic.Int64
 	events    chan events.Event
 	who       identity.Subject
+	snap      atomic.Pointer[policy.Snapshot]
 }
 
 // newEnv starts a trusted HTTPS origin (certificate for the test hosts),
 // an untrusted one (for untrusted.example), an Inspector that dials every
 // host to them, and a minimal CONNECT proxy on loopback that hands
 // CONNECTs to the Inspector as the real proxy does.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{events: make(chan events.Event, 100), who: identity.Subject{Group: "key-stage-2", DeviceID: 7, PersonID: 9, Device: "ipad-07"}}
 	e.originCrt = wardentest.NewCert(t, "site.example", "www.google.com", "www.youtube.com", "mybank.example", "courier.push.apple.com")
@@ -109,10 +110,11 @@ func newEnv(t *testing.T) *env {
 
 	e.ca, _ = testCA(t, CAOptions{})
 	snap := testPolicy(t)
+	e.snap.Store(snap)
 	e.reg = prometheus.NewRegistry()
 	var err error
 	e.in, err = New(Options{
-		CA: e.ca, Policy: func() *policy.Snapshot { return snap },
+		CA: e.ca, Policy: e.snap.Load,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -139,7 +141,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // startProxy runs the minimal CONNECT proxy.
-func (e *env) startProxy(t *testing.T, snap *policy.Snapshot) string {
+func (e *env) startProxy(t testing.TB, snap *policy.Snapshot) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +197,7 @@ func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // client returns an HTTP client through the test proxy that trusts the
 // school root (and the origin's certificate, for bypassed hosts).
-func (e *env) client(t *testing.T, h2 bool) *http.Client {
+func (e *env) client(t testing.TB, h2 bool) *http.Client {
 	roots := x509.NewCertPool()
 	roots.AddCert(e.ca.Root)
 	roots.AddCert(e.originCrt.TLS.Leaf)
@@ -208,7 +210,7 @@ func (e *env) client(t *testing.T, h2 bool) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-func (e *env) event(t *testing.T) events.Event {
+func (e *env) event(t testing.TB) events.Event {
 	t.Helper()
 	select {
 	case ev := <-e.events:
@@ -219,7 +221,7 @@ func (e *env) event(t *testing.T) events.Event {
 	}
 }
 
-func get(t *testing.T, c *http.Client, rawURL string, hdr ...string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, rawURL string, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", rawURL, nil)
 	if err != nil {
@@ -240,7 +242,7 @@ func get(t *testing.T, c *http.Client, rawURL string, hdr ...string) (*http.Resp
 	return resp, string(body)
 }
 
-func decodeEcho(t *testing.T, body string) echo {
+func decodeEcho(t testing.TB, body string) echo {
 	t.Helper()
 	var got echo
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
@@ -473,4 +475,35 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// BenchmarkInspectedRequest: one small GET inside an intercepted
+// HTTP/1.1 keep-alive connection (certificate cached), from decision to
+// the origin's answer, through the loopback origin.
+func BenchmarkInspectedRequest(b *testing.B) {
+	for _, h2 := range []bool{false, true} {
+		name := "HTTP/1.1"
+		if h2 {
+			name = "HTTP/2"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b)
+			go func() {
+				for range e.events {
+				}
+			}()
+			c := e.client(b, h2)
+			get(b, c, "https://site.example/warm")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := c.Get("https://www.google.com/search?q=bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
 }
