@@ -54,6 +54,10 @@ type exchange struct {
 	url      string
 	decision policy.Decision
 	term     string
+	// status and headerAt are the site's response status and when it
+	// came.
+	status   int
+	headerAt time.Time
 	blocked  *Blocked // set when the exchange was answered with the block page
 }
 
@@ -139,9 +143,16 @@ func (in *Inspector) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // modifyResponse drops Alt-Svc, so browsers do not try the site over
-// HTTP/3 (QUIC), around the proxy.
-func modifyResponse(resp *http.Response) error {
+// HTTP/3 (QUIC), around the proxy, and notes the status for the event
+// (an upgrade's 101 is written on the hijacked connection, past the
+// counting writer).
+func (in *Inspector) modifyResponse(resp *http.Response) error {
 	resp.Header.Del("Alt-Svc")
+	if resp.Request != nil {
+		if ex, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.status, ex.headerAt = resp.StatusCode, in.now()
+		}
+	}
 	return nil
 }
 
@@ -231,14 +242,17 @@ func (in *Inspector) emit(ex *exchange, r *http.Request, cw *countingWriter) {
 	if group == "" {
 		group = d.Group
 	}
-	status := cw.status
+	status, at := cw.status, cw.headerAt
+	if status == 0 {
+		status, at = ex.status, ex.headerAt
+	}
 	if status == 0 {
 		status = http.StatusOK
 	}
-	latency := cw.headerAt.Sub(ex.start)
-	if cw.headerAt.IsZero() {
-		latency = in.now().Sub(ex.start)
+	if at.IsZero() {
+		at = in.now()
 	}
+	latency := at.Sub(ex.start)
 	in.opts.Events(events.Event{
 		Time:          ex.start,
 		Source:        "proxy",
@@ -274,7 +288,8 @@ type countingWriter struct {
 }
 
 func (w *countingWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
+	// 1xx are interim, except 101 Switching Protocols, which is final.
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 		w.headerAt = w.now()
 	}

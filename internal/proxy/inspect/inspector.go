@@ -153,7 +153,7 @@ func New(opts Options) (*Inspector, error) {
 		FlushInterval:  100 * time.Millisecond,
 		ErrorLog:       slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
 		ErrorHandler:   in.upstreamError,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: in.modifyResponse,
 		BufferPool:     &bufferPool{},
 	}
 	in.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxConcurrentStreams: 250}

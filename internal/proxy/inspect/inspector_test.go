@@ -91,6 +91,10 @@ func newEnv(t testing.TB) *env {
 	e.originCrt = wardentest.NewCert(t, "site.example", "www.google.com", "www.youtube.com", "mybank.example", "courier.push.apple.com")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.hits.Add(1)
+		if r.URL.Path == "/ws" && r.Header.Get("Upgrade") == "websocket" {
+			upgradeEcho(w)
+			return
+		}
 		w.Header().Set("Alt-Svc", `h3=":443"`)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(echo{Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, YouTube: r.Header.Get(YouTubeRestrictHeader),
@@ -505,5 +509,22 @@ func BenchmarkInspectedRequest(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// upgradeEcho switches protocols and echoes lines back.
+func upgradeEcho(w http.ResponseWriter) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	for {
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(conn, "echo: "+line)
 	}
 }

@@ -107,3 +107,43 @@ func TestServeTLSNoPolicy(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 }
+
+// TestServeTLSUpgrade: a protocol upgrade (WebSocket) inside an
+// HTTP/1.1 intercepted connection is relayed both ways after the
+// request was decided, and ServeTLS waits for the relay to end.
+func TestServeTLSUpgrade(t *testing.T) {
+	e := newEnv(t)
+	c, s := tcpPair(t)
+	done := make(chan struct{})
+	go func() {
+		e.in.ServeTLS(context.Background(), s, "site.example:443", e.who, netip.MustParseAddr("127.0.0.1"))
+		close(done)
+	}()
+	tc := tls.Client(c, &tls.Config{ServerName: "site.example", RootCAs: rootPool(e.ca), NextProtos: []string{"http/1.1"}})
+	io.WriteString(tc, "GET /ws HTTP/1.1\r\nHost: site.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(tc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	io.WriteString(tc, "ping\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: ping\n" {
+		t.Fatalf("relayed %q, %v", line, err)
+	}
+	select {
+	case <-done:
+		t.Fatal("ServeTLS returned while the upgraded connection was open")
+	case <-time.After(50 * time.Millisecond):
+	}
+	tc.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeTLS did not return after the upgraded connection closed")
+	}
+	// The request's event comes when the upgraded connection ends.
+	if ev := e.event(t); ev.Status != "101" || ev.URL != "https://site.example/ws" || ev.Action != "allow" {
+		t.Errorf("event %+v", ev)
+	}
+}
