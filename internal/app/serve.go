@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/warden-schools/warden/internal/dnsfilter"
+	"github.com/warden-schools/warden/internal/web"
 )
 
 // ReloadInterval is how often a running server looks for changes in the
@@ -63,13 +64,27 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen.HTTP, err)
 	}
+	ring, created, err := OpenKeyring(a.cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if created {
+		a.log.Warn("master_key_created", "path", MasterKeyPath(a.cfg), "advice", "back it up apart from the database: what it seals cannot be read without it")
+	}
+	page, webRoutes, err := a.buildWeb(ring, a.webBase(ln.Addr().String()))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	_ = page
 	dnsl, err := a.listenDNS(certs)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           a.handler(dnsl.doh),
+		Handler:           a.handler(dnsl.doh, webRoutes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -227,11 +242,14 @@ func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 	})
 }
 
-// handler serves the health check and DNS-over-HTTPS (doh, when the DNS
-// filter is on). The console, block page and API come with the web
-// package.
-func (a *App) handler(doh http.Handler) http.Handler {
+// handler serves the health check, metrics, DNS-over-HTTPS (doh, when
+// the DNS filter is on) and the web routes; a request for any host but
+// Warden's own gets the block page, because only the DNS filter's answer
+// for a blocked name sends a browser there. The console and API come
+// later in the web package.
+func (a *App) handler(doh http.Handler, webRoutes *web.Web) http.Handler {
 	mux := http.NewServeMux()
+	webRoutes.Register(mux)
 	if doh != nil {
 		mux.Handle(dnsfilter.DoHPattern, doh)
 	}
@@ -247,5 +265,5 @@ func (a *App) handler(doh http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	return mux
+	return webRoutes.BlockForeignHosts(mux)
 }

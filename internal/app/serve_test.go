@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"html"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/warden-schools/warden/internal/config"
+	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/wardentest"
 )
 
@@ -238,5 +242,51 @@ func TestDoHURL(t *testing.T) {
 				t.Errorf("dohURL = %q, %v; want %q, %v", got, guessed, tt.want, tt.guessed)
 			}
 		})
+	}
+}
+
+// A browser sent to Warden by the DNS filter's answer for a blocked name
+// gets the block page, and its review form reaches the queue.
+func TestBlockPageOnWebListener(t *testing.T) {
+	a, l := serveDemo(t, func(*config.Config) {})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://"+l.HTTP+"/some/page", nil)
+	req.Host = "roblox.com"
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "roblox.com") || !strings.Contains(page, `action="http://`+l.HTTP+`/blocked/review"`) {
+		t.Fatalf("block page: %d\n%s", resp.StatusCode, page)
+	}
+	m := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no token in the review form")
+	}
+	form := url.Values{"token": {html.UnescapeString(m[1])}, "message": {"We use it in computing club."}}
+	resp, err = client.PostForm("http://"+l.HTTP+"/blocked/review", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("review: %d", resp.StatusCode)
+	}
+	got, err := reviews.New(a.DB(), time.Now).ListRequests(context.Background(), reviews.Filter{})
+	if err != nil || len(got) != 1 || got[0].Host != "roblox.com" || got[0].Message != "We use it in computing club." || got[0].Category != "games" {
+		t.Fatalf("review requests %+v, %v", got, err)
+	}
+
+	// Warden's own address still serves its own pages.
+	resp, err = client.Get("http://" + l.HTTP + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,80 @@
+package app
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/warden-schools/warden/internal/blockpage"
+	"github.com/warden-schools/warden/internal/keyring"
+	"github.com/warden-schools/warden/internal/reviews"
+	"github.com/warden-schools/warden/internal/web"
+)
+
+// blockPageKeyPurpose names the block page's HMAC key in the key ring.
+// Changing it would invalidate every form already shown.
+const blockPageKeyPurpose = "blockpage-token"
+
+// webBase is the base URL people and devices reach the web listener at:
+// public_url, else the listener's own address (listenAddr, the bound
+// one, so a port of 0 is resolved).
+func (a *App) webBase(listenAddr string) string {
+	if a.cfg.PublicURL != "" {
+		return strings.TrimRight(a.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if a.cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return scheme + "://" + listenAddr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		} else {
+			host = "localhost"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// buildWeb makes the block page (shared with the proxy) and the web
+// routes that serve it for names the DNS filter blocked and take its
+// forms. base is the web listener's base URL.
+func (a *App) buildWeb(ring *keyring.Ring, base string) (*blockpage.Page, *web.Web, error) {
+	var loc = a.Snapshot().Location()
+	page, err := blockpage.New(blockpage.Options{
+		Key:        ring.Key(blockPageKeyPurpose, 32),
+		ActionURL:  base,
+		SchoolName: a.cfg.SchoolName,
+		Taxonomy:   a.tax,
+		Location:   loc,
+		Now:        a.now,
+		Rand:       rand.Reader,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("block page: %w", err)
+	}
+	own := []string{base, a.cfg.Listen.HTTP}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		own = append(own, name)
+	}
+	w, err := web.New(web.Options{
+		Page:     page,
+		Reviews:  reviews.New(a.db, a.now),
+		Policy:   a.Snapshot,
+		Identity: a.Identity,
+		OwnHosts: own,
+		Logger:   a.log,
+		Now:      a.now,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("web: %w", err)
+	}
+	return page, w, nil
+}
