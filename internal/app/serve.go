@@ -36,6 +36,10 @@ type Listening struct {
 	// DoH says the web listener answers DNS-over-HTTPS at
 	// /dns-query/{device-token}.
 	DoH bool
+	// Proxy is the web proxy's address, "" if off; Inspect says it
+	// inspects TLS.
+	Proxy   string
+	Inspect bool
 }
 
 // Serve runs the listeners until ctx is cancelled, reloading the policy
@@ -46,9 +50,6 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 		if err := a.Reload(ctx); err != nil {
 			return err
 		}
-	}
-	if a.cfg.Listen.Proxy != "" {
-		return errors.New("--proxy-addr: the web proxy is not part of this build yet")
 	}
 	// Everything is checked and bound before anything serves: a bad
 	// certificate or a busy port stops the start with nothing half
@@ -72,19 +73,34 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if created {
 		a.log.Warn("master_key_created", "path", MasterKeyPath(a.cfg), "advice", "back it up apart from the database: what it seals cannot be read without it")
 	}
-	page, webRoutes, err := a.buildWeb(ring, a.webBase(ln.Addr().String()))
+	base := a.webBase(ln.Addr().String())
+	page, webRoutes, err := a.buildWeb(ring, base)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	_ = page
+	prox, err := a.listenProxy(ring, page, base)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer prox.close()
+	var pac http.Handler
+	if prox != nil {
+		if pac, err = a.pacHandler(prox.addr, base); err != nil {
+			ln.Close()
+			prox.abandon()
+			return err
+		}
+	}
 	dnsl, err := a.listenDNS(certs)
 	if err != nil {
 		ln.Close()
+		prox.abandon()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           a.handler(dnsl.doh, webRoutes),
+		Handler:           a.handler(dnsl.doh, pac, webRoutes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -129,7 +145,18 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 			}
 		}()
 	}
-	a.log.Info("listening", "http", where.HTTP, "https", where.HTTPS, "dns", where.DNS, "dot", where.DoT, "doh", where.DoH)
+	if prox != nil {
+		where.Proxy, where.Inspect = prox.addr.String(), prox.inspector != nil
+		dnsRunning.Add(1)
+		go func() {
+			defer dnsRunning.Done()
+			if err := prox.proxy.Serve(dnsCtx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	a.log.Info("listening", "http", where.HTTP, "https", where.HTTPS, "dns", where.DNS, "dot", where.DoT, "doh", where.DoH,
+		"proxy", where.Proxy, "inspect", where.Inspect)
 	if ready != nil {
 		ready(where)
 	}
@@ -247,9 +274,13 @@ func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 // Warden's own gets the block page, because only the DNS filter's answer
 // for a blocked name sends a browser there. The console and API come
 // later in the web package.
-func (a *App) handler(doh http.Handler, webRoutes *web.Web) http.Handler {
+func (a *App) handler(doh, pac http.Handler, webRoutes *web.Web) http.Handler {
 	mux := http.NewServeMux()
 	webRoutes.Register(mux)
+	if pac != nil {
+		mux.Handle("GET /proxy.pac", pac)
+		mux.Handle("GET /wpad.dat", pac)
+	}
 	if doh != nil {
 		mux.Handle(dnsfilter.DoHPattern, doh)
 	}

@@ -1,0 +1,130 @@
+package app
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-schools/warden/internal/config"
+)
+
+// The proxy filters by the demo school's policy, shows the block page
+// with forms that post to the web listener, and proxy.pac points at it.
+func TestServeProxy(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin saw %s", r.URL.Path)
+	}))
+	defer origin.Close()
+	a, l := serveDemo(t, func(c *config.Config) {
+		c.Listen.Proxy = "127.0.0.1:0"
+		c.ProxyAllowLoopback = true
+	})
+	if l.Proxy == "" || l.Inspect {
+		t.Fatalf("listening %+v", l)
+	}
+	proxyURL, _ := url.Parse("http://" + l.Proxy)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+
+	resp, err := client.Get(origin.URL + "/lesson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "origin saw /lesson" {
+		t.Fatalf("allowed: %d %q", resp.StatusCode, body)
+	}
+
+	// Games are blocked for key stage 2 (the demo puts loopback there);
+	// the proxy decides before it looks the name up.
+	resp, err = client.Get("http://roblox.com/games")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `action="http://`+l.HTTP+`/blocked/review"`) {
+		t.Fatalf("blocked: %d\n%s", resp.StatusCode, body)
+	}
+
+	resp, err = http.Get("http://" + l.HTTP + "/proxy.pac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "PROXY "+l.Proxy) || strings.Contains(string(body), "PROXY "+l.Proxy+"; DIRECT") {
+		t.Fatalf("proxy.pac: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Both requests are in the access log.
+	waitFor(t, "the proxy's events", func() bool {
+		n, err := a.Access.Count(t.Context())
+		return err == nil && n >= 2
+	})
+}
+
+// With inspection on, HTTPS through the proxy is opened with a
+// certificate from the school CA, and an upstream certificate that does
+// not verify shows the block page instead of passing.
+func TestServeProxyInspect(t *testing.T) {
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "secret origin")
+	}))
+	defer origin.Close()
+	var cfg config.Config
+	_, l := serveDemo(t, func(c *config.Config) {
+		if _, err := InitCA(*c, "Test School", false, time.Now); err != nil {
+			t.Fatal(err)
+		}
+		c.Listen.Proxy = "127.0.0.1:0"
+		c.ProxyAllowLoopback = true
+		c.Proxy.Inspect = true
+		c.Proxy.ConnectPorts = []int{mustPort(t, origin.URL)}
+		cfg = *c
+	})
+	if !l.Inspect {
+		t.Fatalf("listening %+v", l)
+	}
+	rootPEM, err := os.ReadFile(filepath.Join(CADir(cfg), "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	proxyURL, _ := url.Parse("http://" + l.Proxy)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections() // before the server stops, which waits for open tunnels
+	resp, err := client.Get(origin.URL + "/")
+	if err != nil {
+		t.Fatal(err) // the minted certificate must chain to the school root
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "secret origin") || !strings.Contains(string(body), "certificate") {
+		t.Fatalf("untrusted upstream: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func mustPort(t *testing.T, raw string) int {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port int
+	if _, err := fmt.Sscan(u.Port(), &port); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
