@@ -27,7 +27,7 @@ func (c *cli) caInit(_ context.Context, args []string) error {
 	var co common
 	fs := c.flags("ca init", &co)
 	force := fs.Bool("force", false, "replace an existing CA (every device then needs the new root)")
-	name := fs.String("name", "", "the school's name, shown in the root's name (default: school_name in the configuration)")
+	name := fs.String("name", "", "the school's name, shown in the root's name (default: the school name in the store)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err

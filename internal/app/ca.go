@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -54,11 +55,11 @@ type CAInfo struct {
 }
 
 // InitCA creates the master key if missing and a school root CA in
-// CADir, named after schoolName (or the configuration's school_name when
-// empty). It refuses to replace an existing CA unless force.
+// CADir, named after schoolName (or, when empty, the school's name in
+// the store, if there is one). It refuses to replace an existing CA unless force.
 func InitCA(cfg Config, schoolName string, force bool, now func() time.Time) (CAInfo, error) {
 	if strings.TrimSpace(schoolName) == "" {
-		schoolName = cfg.SchoolName
+		schoolName = storedSchoolName(cfg)
 	}
 	if now == nil {
 		now = time.Now
@@ -133,4 +134,24 @@ func caInfo(cfg Config, ca *inspect.CA) CAInfo {
 		NotBefore:   ca.Root.NotBefore,
 		NotAfter:    ca.Root.NotAfter,
 	}
+}
+
+// storedSchoolName reads the school's name from the store, or "" when
+// there is no store yet (ca init must not create one) or it cannot be
+// read.
+func storedSchoolName(cfg Config) string {
+	if _, err := os.Stat(cfg.DatabasePath()); err != nil {
+		return ""
+	}
+	ctx := context.Background()
+	a, err := Open(ctx, cfg, Options{})
+	if err != nil {
+		return ""
+	}
+	defer a.Close()
+	st, err := a.Policies.Settings(ctx)
+	if err != nil {
+		return ""
+	}
+	return st.SchoolName
 }

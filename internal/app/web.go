@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -47,11 +48,15 @@ func (a *App) webBase(listenAddr string) string {
 // routes that serve it for names the DNS filter blocked and take its
 // forms. base is the web listener's base URL.
 func (a *App) buildWeb(ring *keyring.Ring, base string) (*blockpage.Page, *web.Web, error) {
-	var loc = a.Snapshot().Location()
+	loc := a.Snapshot().Location()
+	settings, err := a.Policies.Settings(context.Background())
+	if err != nil {
+		return nil, nil, fmt.Errorf("block page: %w", err)
+	}
 	page, err := blockpage.New(blockpage.Options{
 		Key:        ring.Key(blockPageKeyPurpose, 32),
 		ActionURL:  base,
-		SchoolName: a.cfg.SchoolName,
+		SchoolName: settings.SchoolName,
 		Taxonomy:   a.tax,
 		Location:   loc,
 		Now:        a.now,

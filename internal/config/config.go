@@ -48,8 +48,6 @@ type Config struct {
 	DNS DNS `yaml:"dns"`
 	// Proxy configures the web proxy (on when listen.proxy is set).
 	Proxy Proxy `yaml:"proxy"`
-	// SchoolName is shown on the block page and in the school CA's name.
-	SchoolName string `yaml:"school_name"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 	// Demo seeds the demonstration school into an empty data folder.
