@@ -67,6 +67,18 @@ func TestServeProxy(t *testing.T) {
 		t.Fatalf("proxy.pac: %d\n%s", resp.StatusCode, body)
 	}
 
+	// WPAD finds the file by the school's own "wpad" name.
+	req, _ := http.NewRequest("GET", "http://"+l.HTTP+"/wpad.dat", nil)
+	req.Host = "wpad.school.test"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ns-proxy-autoconfig" {
+		t.Fatalf("wpad.dat by name: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
 	// Both requests are in the access log.
 	waitFor(t, "the proxy's events", func() bool {
 		n, err := a.Access.Count(t.Context())

@@ -277,10 +277,6 @@ func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 func (a *App) handler(doh, pac http.Handler, webRoutes *web.Web) http.Handler {
 	mux := http.NewServeMux()
 	webRoutes.Register(mux)
-	if pac != nil {
-		mux.Handle("GET /proxy.pac", pac)
-		mux.Handle("GET /wpad.dat", pac)
-	}
 	if doh != nil {
 		mux.Handle(dnsfilter.DoHPattern, doh)
 	}
@@ -296,5 +292,14 @@ func (a *App) handler(doh, pac http.Handler, webRoutes *web.Web) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	return webRoutes.BlockForeignHosts(mux)
+	if pac == nil {
+		return webRoutes.BlockForeignHosts(mux)
+	}
+	// Browsers fetch wpad.dat by a name of the school's own ("wpad" in its
+	// DNS domain), so the PAC file is served whatever the host.
+	outer := http.NewServeMux()
+	outer.Handle("GET /proxy.pac", pac)
+	outer.Handle("GET /wpad.dat", pac)
+	outer.Handle("/", webRoutes.BlockForeignHosts(mux))
+	return outer
 }
