@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/config"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 // The proxy filters by the demo school's policy, shows the block page
@@ -139,4 +140,54 @@ func mustPort(t *testing.T, raw string) int {
 		t.Fatal(err)
 	}
 	return port
+}
+
+// With the school CA made, an HTTPS request for a name the DNS filter
+// blocked gets the block page under a certificate for that name; other
+// names get Warden's own certificate.
+func TestBlockPageOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	own := wardentest.NewCert(t, "warden.school.test")
+	certFile, keyFile := own.WriteFiles(t, dir)
+	var cfg config.Config
+	_, l := serveDemo(t, func(c *config.Config) {
+		if _, err := InitCA(*c, "Test School", false, time.Now); err != nil {
+			t.Fatal(err)
+		}
+		c.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+		c.PublicURL = "https://warden.school.test"
+		cfg = *c
+	})
+	rootPEM, err := os.ReadFile(filepath.Join(CADir(cfg), "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schoolRoot := x509.NewCertPool()
+	schoolRoot.AppendCertsFromPEM(rootPEM)
+	get := func(name string, roots *x509.CertPool) (*http.Response, error) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: name}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", "https://"+l.HTTP+"/", nil)
+		req.Host = name
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := get("roblox.com", schoolRoot)
+	if err != nil {
+		t.Fatalf("blocked name over HTTPS: %v", err)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("blocked name: %d, want the block page", resp.StatusCode)
+	}
+	// An allowed name is not minted for: only Warden's own certificate.
+	if _, err := get("www.bbc.co.uk", schoolRoot); err == nil {
+		t.Error("a certificate from the school CA for an allowed name")
+	}
+	if resp, err := get("warden.school.test", own.Roots); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("own name: %v %v", resp, err)
+	}
 }

@@ -164,6 +164,7 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 		// HTTP/2 too: ServeTLS offers it when the configuration does not
 		// say otherwise.
 		srv.TLSConfig = certs.tlsConfig()
+		srv.TLSConfig.GetCertificate = a.blockedNameCerts(ring, srv.TLSConfig.GetCertificate)
 		go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { errc <- srv.Serve(ln) }()

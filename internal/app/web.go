@@ -3,14 +3,18 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/warden-schools/warden/internal/blockpage"
 	"github.com/warden-schools/warden/internal/keyring"
+	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/proxy/inspect"
 	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/web"
 )
@@ -82,4 +86,46 @@ func (a *App) buildWeb(ring *keyring.Ring, base string) (*blockpage.Page, *web.W
 		return nil, nil, fmt.Errorf("web: %w", err)
 	}
 	return page, w, nil
+}
+
+// blockedNameCerts wraps the web listener's certificate choice: a browser
+// sent to Warden by the DNS filter's answer for a blocked name asks, over
+// HTTPS, for that name, which Warden's own certificate does not cover.
+// When the school CA exists (warden ca init) and its root is on the
+// school's devices, Warden answers with a certificate from it for that
+// name, so the block page shows instead of a certificate warning. It does
+// so only for a name the asking client's policy blocks, so the listener
+// is no certificate mint for anyone who asks.
+func (a *App) blockedNameCerts(ring *keyring.Ring, own func(*tls.ClientHelloInfo) (*tls.Certificate, error)) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if _, err := os.Stat(filepath.Join(CADir(a.cfg), inspect.RootCertFile)); err != nil {
+		return own
+	}
+	ca, err := LoadSchoolCA(a.cfg, ring)
+	if err != nil {
+		a.log.Warn("school_ca_unusable", "err", err, "effect", "HTTPS requests for blocked names get Warden's own certificate")
+		return own
+	}
+	mint := ca.GetCertificate("")
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := own(hello)
+		name := hello.ServerName
+		if err != nil || name == "" || cert == nil || cert.Leaf == nil || cert.Leaf.VerifyHostname(name) == nil {
+			return cert, err
+		}
+		var client netip.Addr
+		if hello.Conn != nil {
+			if ap, perr := netip.ParseAddrPort(hello.Conn.RemoteAddr().String()); perr == nil {
+				client = ap.Addr().Unmap()
+			}
+		}
+		snap, table := a.Snapshot(), a.Identity()
+		if snap == nil || table == nil {
+			return cert, nil
+		}
+		who := table.ByAddr(client)
+		if !snap.Decide(policy.Request{Host: name, Group: who.Group, ClientIP: client, Time: a.now()}).Blocked() {
+			return cert, nil
+		}
+		return mint(hello)
+	}
 }
