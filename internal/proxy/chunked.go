@@ -213,8 +213,7 @@ func writeChunk(w *bufio.Writer, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	var hdr [18]byte
-	b := strconv.AppendUint(hdr[:0], uint64(len(p)), 16)
+	b := strconv.AppendUint(w.AvailableBuffer(), uint64(len(p)), 16)
 	b = append(b, '\r', '\n')
 	if _, err := w.Write(b); err != nil {
 		return err

@@ -142,7 +142,7 @@ func (cc *clientConn) handle(start time.Time) bool {
 	snap := p.opts.Policy()
 	if snap == nil {
 		// No policy yet: refuse rather than pass unfiltered.
-		keep := r.keepAlive() && cc.discardBody()
+		keep := cc.keep() && cc.discardBody()
 		cc.writeText(http.StatusServiceUnavailable, "Warden's filter is starting: try again in a moment.", keep, "")
 		p.metrics.request(r.method, oRefused, 0)
 		return keep
@@ -212,7 +212,7 @@ func (cc *clientConn) identify() (identity.Subject, bool) {
 
 // challenge answers 407, asking for proxy credentials.
 func (cc *clientConn) challenge(start time.Time) bool {
-	keep := cc.req.keepAlive() && cc.discardBody()
+	keep := cc.keep() && cc.discardBody()
 	cc.writeText(http.StatusProxyAuthRequired, "Warden needs your user name and password, or your device token as the password.", keep,
 		"Proxy-Authenticate: Basic realm=\"Warden\", charset=\"UTF-8\"\r\n")
 	cc.p.metrics.request(cc.req.method, oRefused, cc.p.now().Sub(start))
@@ -230,7 +230,7 @@ func (cc *clientConn) block(start time.Time, host, url string, who *identity.Sub
 	if page == nil {
 		page = builtinBlockPage(Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip})
 	}
-	keep := cc.req.keepAlive() && cc.discardBody()
+	keep := cc.keep() && cc.discardBody()
 	err := cc.writeResponse(http.StatusForbidden, "text/html; charset=utf-8", page, keep, "")
 	cc.record(start, host, url, who, d, result{status: http.StatusForbidden, bytes: int64(len(page)), latency: p.now().Sub(start), outcome: oBlock})
 	return keep && err == nil
@@ -240,7 +240,7 @@ func (cc *clientConn) block(start time.Time, host, url string, who *identity.Sub
 // policy allowed it (forbidden destination, port, size, unreachable
 // server), and records it.
 func (cc *clientConn) refuse(start time.Time, host, url string, who *identity.Subject, d *policy.Decision, status int, msg string, outcome int, rule string) bool {
-	keep := cc.req.keepAlive() && cc.discardBody() && !cc.req.connect
+	keep := !cc.req.connect && cc.keep() && cc.discardBody()
 	err := cc.writeText(status, msg, keep, "")
 	cc.record(start, host, url, who, d, result{status: status, latency: cc.p.now().Sub(start), outcome: outcome, rule: rule})
 	return keep && err == nil
@@ -295,16 +295,16 @@ func writeStatus(w *bufio.Writer, status int, reason string) {
 
 // writeStatusCode writes "HTTP/1.1 NNN " (the reason phrase follows).
 func writeStatusCode(w *bufio.Writer, status int) {
-	var b [16]byte
-	s := append(b[:0], "HTTP/1.1 "...)
+	s := append(w.AvailableBuffer(), "HTTP/1.1 "...)
 	s = strconv.AppendInt(s, int64(status), 10)
 	s = append(s, ' ')
 	w.Write(s)
 }
 
+// writeInt writes n in decimal, in the writer's own buffer (no
+// allocation).
 func writeInt(w *bufio.Writer, n int64) {
-	var b [20]byte
-	w.Write(strconv.AppendInt(b[:0], n, 10))
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), n, 10))
 }
 
 // writeConnection writes the Connection field a response needs: close,
@@ -379,14 +379,16 @@ func (cc *clientConn) forward(start time.Time, host, url string, who *identity.S
 		}
 		// No response: stop the body, then say what went wrong.
 		u.tc.c.Close()
+		var clientErr *httpError
 		if bodyDone != nil {
 			if berr := <-bodyDone; berr != nil {
-				if he, ok := berr.(*httpError); ok {
-					err = he
-				}
+				clientErr, _ = berr.(*httpError) // a bad or oversized body
 			}
 		}
 		p.closeUp(u)
+		if clientErr != nil {
+			return cc.refuse(start, host, url, who, d, clientErr.status, bodyMessage(clientErr), oRefused, "")
+		}
 		return cc.upstreamError(start, host, url, who, d, err)
 	}
 	return cc.relayResponse(start, host, url, who, d, u, bodyDone)
@@ -447,25 +449,30 @@ func isDNSError(err error) bool {
 // client connection closes unless the request had no body.
 func (cc *clientConn) upstreamError(start time.Time, host, url string, who *identity.Subject, d *policy.Decision, err error) bool {
 	cc.p.log.Debug("proxy_upstream_failed", "host", host, "err", err)
-	status, msg, outcome := http.StatusBadGateway, "The web server's answer was broken or cut off.", oError
-	if he, ok := err.(*httpError); ok {
-		switch he.status {
-		case 400, 413:
-			// The client's own body was at fault.
-			status, msg, outcome = he.status, he.msg, oRefused
-		default:
-			msg = he.msg
-		}
-		if he == errBodyTooLarge {
-			msg = "The request body is larger than Warden allows."
-		}
+	status, msg := http.StatusBadGateway, "The web server's answer was broken or cut off."
+	if he, ok := err.(*httpError); ok && he.status == http.StatusBadGateway {
+		msg = he.msg
 	} else if isTimeout(err) {
 		status, msg = http.StatusGatewayTimeout, "The web server did not answer in time."
 	}
-	keep := cc.req.keepAlive() && !cc.req.hasBody()
+	keep := cc.keep() && !cc.req.hasBody()
 	werr := cc.writeText(status, msg, keep, "")
-	cc.record(start, host, url, who, d, result{status: status, latency: cc.p.now().Sub(start), outcome: outcome, upstream: ""})
+	cc.record(start, host, url, who, d, result{status: status, latency: cc.p.now().Sub(start), outcome: oError})
 	return keep && werr == nil
+}
+
+// bodyMessage says what was wrong with a request body.
+func bodyMessage(he *httpError) string {
+	if he == errBodyTooLarge {
+		return "The request body is larger than Warden allows."
+	}
+	return "Bad request body: " + he.msg + "."
+}
+
+// keep reports whether the connection may carry another request after
+// this one, as far as the request and the proxy's state go.
+func (cc *clientConn) keep() bool {
+	return cc.req.keepAlive() && !cc.p.shutting.Load()
 }
 
 // writeRequestHead writes the request head for the web server: origin
@@ -668,7 +675,7 @@ func (cc *clientConn) writeResponseHead(resp *response, mode int, keep bool) {
 // returns the upstream connection to the pool if it is clean.
 func (cc *clientConn) relayResponse(start time.Time, host, url string, who *identity.Subject, d *policy.Decision, u *upConn, bodyDone chan error) bool {
 	p, r, resp := cc.p, &cc.req, &cc.resp
-	keep := r.keepAlive() && !p.shutting.Load()
+	keep := cc.keep()
 	bodySent := bodyDone == nil
 	if !bodySent {
 		select {

@@ -327,7 +327,36 @@ func originHandler() http.Handler {
 		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
 		brw.Flush()
 	})
+	mux.HandleFunc("/raw/{name}", func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := rawResponses[r.PathValue("name")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString(raw)
+		brw.Flush()
+		time.Sleep(50 * time.Millisecond)
+	})
 	return mux
+}
+
+// rawResponses are broken or unusual responses, by name.
+var rawResponses = map[string]string{
+	"nul-in-header":  "HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+	"cl-and-te":      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	"two-lengths":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
+	"switching":      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	"garbage":        "hello\r\n\r\n",
+	"huge-head":      "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n",
+	"short-body":     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+	"bad-chunk":      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+	"http10-close":   "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold server",
+	"status-no-text": "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
 }
 
 // bigSize is the size of the large bodies.

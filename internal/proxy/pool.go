@@ -132,11 +132,9 @@ func (pl *pool) get(addr netip.AddrPort, now time.Time) *upConn {
 		}
 		u := list[n-1]
 		list[n-1] = nil
-		if n == 1 {
-			delete(pl.idle, addr)
-		} else {
-			pl.idle[addr] = list[:n-1]
-		}
+		// An emptied list stays in the map, so that putting the
+		// connection back does not allocate; sweep removes it.
+		pl.idle[addr] = list[:n-1]
 		pl.total--
 		if now.Sub(u.idleAt) < pl.timeout {
 			return u

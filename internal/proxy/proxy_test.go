@@ -638,6 +638,61 @@ func TestBodies(t *testing.T) {
 	})
 }
 
+func TestUpstreamResponses(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		// cut means the body is cut off: the client connection closes
+		// without a complete body.
+		cut bool
+	}{
+		{name: "nul-in-header", status: 502},
+		{name: "cl-and-te", status: 502},
+		{name: "two-lengths", status: 502},
+		{name: "switching", status: 502},
+		{name: "garbage", status: 502},
+		{name: "huge-head", status: 502},
+		{name: "short-body", status: 200, cut: true},
+		{name: "bad-chunk", status: 200, cut: true},
+		{name: "http10-close", status: 200, body: "old server"},
+		{name: "status-no-text", status: 200, body: "ok"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := e.dialRaw(t)
+			rc.send("GET " + e.url("allowed.test", "/raw/"+tc.name) + " HTTP/1.1\r\n\r\n")
+			resp, err := http.ReadResponse(rc.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.status, body)
+			}
+			if tc.cut {
+				if err == nil {
+					t.Errorf("cut-off body read as complete: %q", body)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.body != "" && string(body) != tc.body {
+				t.Errorf("body %q, want %q", body, tc.body)
+			}
+			// The connection carries on after a 502 or a re-framed body.
+			rc.send("GET " + e.url("allowed.test", "/next") + " HTTP/1.1\r\n\r\n")
+			if resp, body := rc.response("GET"); resp.StatusCode != 200 {
+				t.Errorf("next request: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
 func TestUpstreamReuse(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e2 := newEnv(t, func(o *Options) { o.Metrics = reg })
