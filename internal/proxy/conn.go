@@ -337,15 +337,22 @@ func (cc *clientConn) forward(start time.Time, host, url string, who *identity.S
 	if err := p.resolve(ctx, r.host, r.ip, r.port, &cc.dest); err != nil {
 		return cc.destError(start, host, url, who, d, err)
 	}
-	u, reused, err := cc.upstream(ctx, false)
+	hasBody := r.hasBody()
+	// A request that cannot be retried gets a connection checked alive.
+	u, reused, err := cc.upstream(ctx, false, hasBody || !idempotent(r.method))
 	if err != nil {
 		return cc.destError(start, host, url, who, d, err)
 	}
-	hasBody := r.hasBody()
 	var bodyDone chan error
 	for attempt := 0; ; attempt++ {
 		cc.resp.block = cc.resp.block[:0]
-		u.tc.readDeadline(time.Now().Add(p.opts.ResponseHeaderTimeout))
+		if hasBody {
+			// The response-header timeout starts once the body is sent
+			// (sendBody sets it); the body has its own idle timeouts.
+			u.tc.readDeadline(time.Time{})
+		} else {
+			u.tc.readDeadline(time.Now().Add(p.opts.ResponseHeaderTimeout))
+		}
 		cc.writeRequestHead(u.bw)
 		if hasBody {
 			if r.expect100 {
@@ -372,7 +379,7 @@ func (cc *clientConn) forward(start time.Time, host, url string, who *identity.S
 			// A pooled connection the server had closed: try once more on
 			// a new one.
 			p.closeUp(u)
-			if u, reused, err = cc.upstream(ctx, true); err != nil {
+			if u, reused, err = cc.upstream(ctx, true, false); err != nil {
 				return cc.destError(start, host, url, who, d, err)
 			}
 			continue
@@ -407,14 +414,21 @@ func isTimeout(err error) bool {
 }
 
 // upstream returns a pooled connection to the destination, or a new one
-// (always new when fresh is set).
-func (cc *clientConn) upstream(ctx context.Context, fresh bool) (*upConn, bool, error) {
+// (always new when fresh is set). With check, a pooled connection is
+// used only if it is still open.
+func (cc *clientConn) upstream(ctx context.Context, fresh, check bool) (*upConn, bool, error) {
 	p, d := cc.p, &cc.dest
-	if !fresh {
-		if u := p.pool.get(netip.AddrPortFrom(d.addrs[d.first()], d.port), time.Now()); u != nil {
-			p.metrics.reusedConn()
-			return u, true, nil
+	for !fresh {
+		u := p.pool.get(netip.AddrPortFrom(d.addrs[d.first()], d.port), time.Now())
+		if u == nil {
+			break
 		}
+		if u.br.Buffered() > 0 || check && !alive(u.tc.c) {
+			p.closeUp(u) // closed by the server, or sent something unasked
+			continue
+		}
+		p.metrics.reusedConn()
+		return u, true, nil
 	}
 	c, ap, err := p.dial(ctx, d)
 	if err != nil {
@@ -532,6 +546,10 @@ func (cc *clientConn) sendBody(u *upConn, done chan<- error) {
 	}
 	if err != nil {
 		u.tc.c.Close()
+	} else {
+		// Safe from this goroutine: the reader is in absolute-deadline
+		// mode and only the socket's deadline changes.
+		u.tc.c.SetReadDeadline(time.Now().Add(cc.p.opts.ResponseHeaderTimeout))
 	}
 	done <- err
 }

@@ -732,6 +732,18 @@ func TestUpstreamReuse(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("after the origin closed: %d", resp.StatusCode)
 	}
+	// A POST cannot be retried: the pooled connection is checked first.
+	e2.origin.CloseClientConnections()
+	time.Sleep(50 * time.Millisecond)
+	resp, err = c.Post(e2.url("allowed.test", "/echo"), "text/plain", strings.NewReader("posted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "posted" {
+		t.Errorf("POST after the origin closed: %d %q", resp.StatusCode, body)
+	}
 }
 
 // value returns a gathered counter or gauge's value for the given labels.
