@@ -96,6 +96,30 @@ func TestBlockKeepsConnectionOpen(t *testing.T) {
 	}
 }
 
+func TestPipelinedAndBlockedBodies(t *testing.T) {
+	e := newEnv(t, nil)
+	rc := e.dialRaw(t)
+	// Three requests in one write: a blocked POST whose small body is
+	// read and dropped, an allowed GET, a blocked GET.
+	rc.send("POST " + e.url("bet.test", "/") + " HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" +
+		"GET " + e.url("allowed.test", "/two") + " HTTP/1.1\r\n\r\n" +
+		"GET " + e.url("bet.test", "/three") + " HTTP/1.1\r\n\r\n")
+	for i, want := range []int{403, 200, 403} {
+		resp, body := rc.response("GET")
+		if resp.StatusCode != want || resp.Close {
+			t.Fatalf("response %d: %d close=%v, want %d: %s", i, resp.StatusCode, resp.Close, want, body)
+		}
+	}
+	// A blocked chunked upload cannot be skipped safely: answer, close.
+	rc.send("POST " + e.url("bet.test", "/") + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	if resp, _ := rc.response("POST"); resp.StatusCode != 403 || !resp.Close {
+		t.Errorf("blocked chunked POST: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	if !rc.closed() {
+		t.Error("connection open after a blocked chunked upload")
+	}
+}
+
 func TestBlockPageOption(t *testing.T) {
 	var got Blocked
 	e := newEnv(t, func(o *Options) {
