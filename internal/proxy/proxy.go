@@ -355,8 +355,9 @@ loop:
 			p.pool.sweep(time.Now())
 		}
 	}
+	p.stopAccepting()
+	accepting.Wait() // no wg.Add after this, so wg.Wait below is sound
 	p.shutdown()
-	accepting.Wait()
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
@@ -400,14 +401,21 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// shutdown stops accepting, closes idle clients and pooled connections,
-// waits for the rest up to the grace period, then closes them.
-func (p *Proxy) shutdown() {
+// stopAccepting marks the proxy as shutting down and closes its
+// listeners.
+func (p *Proxy) stopAccepting() {
 	p.shutting.Store(true)
 	p.mu.Lock()
 	for _, ln := range p.listeners {
 		ln.Close()
 	}
+	p.mu.Unlock()
+}
+
+// shutdown closes idle clients and pooled connections, waits for the
+// rest up to the grace period, then closes them.
+func (p *Proxy) shutdown() {
+	p.mu.Lock()
 	for c := range p.conns {
 		if c.idle.Load() {
 			c.conn.Close()
