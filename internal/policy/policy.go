@@ -126,6 +126,9 @@ type Snapshot struct {
 	zones    map[string]*Zone
 	zoneList []*Zone
 	global   exceptionSet
+	// School-wide YouTube approvals (youtube.go).
+	globalYouTube    youTubeSet
+	globalYouTubeAny bool
 	// Per matcher list: category indexes, and flags.
 	listCats  [][]int
 	listEdu   []bool
@@ -142,6 +145,10 @@ type group struct {
 	catAction []Action // by taxonomy index
 	exc       exceptionSet
 	rules     []compiledRule
+	// YouTube videos and channels the group's exceptions name
+	// (youtube.go).
+	youTube    youTubeSet
+	youTubeAny bool
 	// Precomputed reasons, so Decide does not format strings.
 	catReason    [][3]string // by list index, then by action
 	eduReason    []string    // by list index: on the education list
@@ -247,6 +254,8 @@ func Compile(cfg Config) (*Snapshot, error) {
 	if s.global, err = s.compileExceptions("school-wide", cfg.Exceptions); err != nil {
 		errs = append(errs, err)
 	}
+	s.globalYouTube = compileYouTube(cfg.Exceptions)
+	s.globalYouTubeAny = s.globalYouTube.any()
 	groups := cfg.Groups
 	hasUnknown := slices.ContainsFunc(groups, func(g Group) bool { return g.ID == UnknownGroupID })
 	if !hasUnknown {
@@ -337,6 +346,8 @@ func (s *Snapshot) compileGroup(g Group) (*group, error) {
 	if cg.exc, err = s.compileExceptions("group "+g.ID, g.Exceptions); err != nil {
 		errs = append(errs, err)
 	}
+	cg.youTube = compileYouTube(g.Exceptions)
+	cg.youTubeAny = cg.youTube.any()
 	for i, r := range g.Rules {
 		cr, err := s.compileRule(g, r)
 		if err != nil {
