@@ -738,6 +738,12 @@ func TestUpstreamReuse(t *testing.T) {
 	if v := value(t, reg, "warden_proxy_upstream_dials_total", nil); v != 1 {
 		t.Errorf("dials = %v, want 1", v)
 	}
+	// A request is counted once its response is sent, so the client may
+	// read the last one a moment before the count moves.
+	deadline := time.Now().Add(5 * time.Second)
+	for value(t, reg, "warden_proxy_requests_total", map[string]string{"method": "get", "decision": "allow"}) != 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if v := value(t, reg, "warden_proxy_requests_total", map[string]string{"method": "get", "decision": "allow"}); v != 20 {
 		t.Errorf("allowed GETs = %v", v)
 	}
