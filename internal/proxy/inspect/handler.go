@@ -59,6 +59,9 @@ type exchange struct {
 	status   int
 	headerAt time.Time
 	blocked  *Blocked // set when the exchange was answered with the block page
+	// youTube is the approved video or channel the request concerns,
+	// when it went without Restricted Mode for it.
+	youTube policy.YouTubeRef
 }
 
 type exchangeKey struct{}
@@ -124,7 +127,13 @@ func (s *session) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.metrics.requests[0].Inc()
 
 	r.URL.Scheme, r.URL.Host = "https", ex.hostport
-	EnforceSafeSearch(r, ex.decision.SafeSearch)
+	if ref, ok := youTubeApproval(snap, ex.decision, r); ok {
+		// A video or channel approved for teaching: no YouTube-Restrict
+		// header from Warden (a client's own stays).
+		ex.youTube = ref
+	} else {
+		EnforceSafeSearch(r, ex.decision.SafeSearch)
+	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
 	ctx = context.WithValue(ctx, targetKey{}, s.target)
 	in.rp.ServeHTTP(cw, r.WithContext(ctx))
@@ -253,6 +262,10 @@ func (in *Inspector) emit(ex *exchange, r *http.Request, cw *countingWriter) {
 		at = in.now()
 	}
 	latency := at.Sub(ex.start)
+	rule := d.Rule
+	if !ex.youTube.IsZero() && !d.Blocked() {
+		rule = RuleYouTubeApproved + ":" + ex.youTube.Kind.String() + ":" + ex.youTube.ID
+	}
 	in.opts.Events(events.Event{
 		Time:          ex.start,
 		Source:        "proxy",
@@ -267,7 +280,7 @@ func (in *Inspector) emit(ex *exchange, r *http.Request, cw *countingWriter) {
 		Alert:         d.Alert,
 		Category:      d.Category,
 		List:          d.List,
-		Rule:          d.Rule,
+		Rule:          rule,
 		PolicyVersion: d.PolicyVersion,
 		Latency:       latency,
 		Upstream:      s.target,
