@@ -39,6 +39,7 @@ Usage:
   warden devices token issue NAME [--url-base URL] | token revoke NAME
   warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
   warden ca      init [--name "School name"] [--force] | show
+  warden youtube approve|revoke --group ID [--reason TEXT] URL_OR_ID | list [--group ID]
   warden version
 
 Every command takes --data DIR (default ./warden-data) and --config FILE.
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.zonesCmd(ctx, args[1:])
 	case "ca":
 		err = c.caCmd(ctx, args[1:])
+	case "youtube":
+		err = c.youtubeCmd(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "warden", version)
 	case "help", "-h", "--help":
