@@ -408,3 +408,32 @@ func FuzzYouTubeBody(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkYouTubeApproval: deciding whether to lift Restricted Mode for
+// a player request (its body read and put back), a watch page, and a
+// request to another host (the cost every request pays).
+func BenchmarkYouTubeApproval(b *testing.B) {
+	snap := youTubePolicy(b, true)
+	d := policy.Decision{Group: "key-stage-2", SafeSearch: policy.SafeSearchStrict}
+	body := playerBody(`"videoId":"` + ytApproved + `","playbackContext":{"contentPlaybackContext":{"html5Preference":"HTML5_PREF_WANTS"}}`)
+	for _, bc := range []struct {
+		name, method, url string
+		body              []byte
+	}{
+		{"player", "POST", "https://www.youtube.com/youtubei/v1/player", body},
+		{"watch", "GET", "https://www.youtube.com/watch?v=" + ytApproved, nil},
+		{"other-host", "GET", "https://www.google.com/search?q=x", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(bc.method, bc.url, nil)
+			rd := bytes.NewReader(bc.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(bc.body)
+				req.Body = io.NopCloser(rd)
+				req.ContentLength = int64(len(bc.body))
+				youTubeApproval(snap, d, req)
+			}
+		})
+	}
+}
