@@ -49,8 +49,9 @@
 #   --soak       add the 10-minute run against Warden (RSS every 30 s)
 #   --no-warden  measure only the origin and squid (to check the set-up)
 # Environment: WARDEN_SHARED_DATA (the shared data folder), WRK_THREADS
-#   (default 2), PROXYBENCH_SECONDS (the length of a run, overriding
-#   --quick; for trying the script out).
+#   (default 2); for trying the script out, PROXYBENCH_SECONDS (the length
+#   of a run, overriding --quick) and PROXYBENCH_SOAK_SECONDS (the soak's,
+#   default 600).
 # It exits 0 once the report is printed, whether or not targets are met.
 # A full run takes about 10 minutes (20 more with --soak). Client, servers
 # and origin share the machine's cores: read the ratios rather than the
@@ -88,7 +89,7 @@ fi
 duration=${PROXYBENCH_SECONDS:-$duration}
 rounds=2
 conn_levels=(10 50)
-soak_duration=600 soak_every=30
+soak_duration=${PROXYBENCH_SOAK_SECONDS:-600} soak_every=30
 threads=${WRK_THREADS:-2}
 total_domains=1000000
 reload_names=1000
@@ -635,7 +636,7 @@ disk_bytes() {
   esac
 }
 
-declare -A rps p50 p99 cpu_us sock_err non2xx written
+declare -A rps p50 p99 cpu_us sock_err non2xx written resp_bytes
 others=() others_max=0 others_max_run=
 # measure CASE KEY CONNS ROUND
 measure() {
@@ -676,6 +677,7 @@ measure() {
   p50[$key]="${p50[$key]:-} $(awk -v v="$(result "$out" p50_us)" 'BEGIN { printf "%.3f", v / 1000 }')"
   p99[$key]="${p99[$key]:-} $(awk -v v="$(result "$out" p99_us)" 'BEGIN { printf "%.3f", v / 1000 }')"
   cpu_us[$key]="${cpu_us[$key]:-} $(awk -v t="$((c1 - c0))" -v hz="$clk_tck" -v n="$req" 'BEGIN { printf "%.2f", n ? t / hz / n * 1e6 : 0 }')"
+  resp_bytes[$key]="${resp_bytes[$key]:-} $(awk -v b="$(result "$out" bytes)" -v n="$req" 'BEGIN { printf "%.0f", n ? b / n : 0 }')"
   written[$key]="${written[$key]:-} $(awk -v b="$((d1 - d0))" -v n="$req" 'BEGIN { printf "%.2f", n ? b / n : 0 }')"
   sock_err[$key]=$((${sock_err[$key]:-0} + e))
   non2xx[$key]=$((${non2xx[$key]:-0} + s))
@@ -823,12 +825,13 @@ mark() {
 # ratio_of A B: A/B as a number, empty when either is missing.
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.4f", a / b }'; }
 
-declare -A m_rps m_p50 m_p99 m_cpu m_written
+declare -A m_rps m_p50 m_p99 m_cpu m_written m_bytes
 for c in "${cases[@]}"; do
   for n in "${conn_levels[@]}"; do
     for k in direct warden squid; do
       key=$c:$n:$k
       m_written[$key]=$(median "${written[$key]:-}")
+      m_bytes[$key]=$(median "${resp_bytes[$key]:-}")
       m_rps[$key]=$(median "${rps[$key]:-}")
       m_p50[$key]=$(median "${p50[$key]:-}")
       m_p99[$key]=$(median "${p99[$key]:-}")
@@ -928,6 +931,8 @@ for c in "${cases[@]}"; do
       "$(ratio "${m_p99[$kw]}" "${m_p99[$kd]}")" "$(ratio "${m_p99[$kw]}" "${m_p99[$ks]}")" "$t_p99" "$m_p99_mark"
     row "  server CPU per request (us)" "$(fmt "${m_cpu[$kd]}" 1)" "$(fmt "${m_cpu[$kw]}" 1)" "$(fmt "${m_cpu[$ks]}" 1)" \
       "$(ratio "${m_cpu[$kw]}" "${m_cpu[$kd]}")" "$(ratio "${m_cpu[$kw]}" "${m_cpu[$ks]}")" "$t_cpu" "$m_cpu_mark"
+    row "  bytes per response (head and body)" "$(fmt "${m_bytes[$kd]}")" "$(fmt "${m_bytes[$kw]}")" "$(fmt "${m_bytes[$ks]}")" \
+      "" "" "" ""
     row "  written to disk per request (bytes)" "-" "$(fmt "${m_written[$kw]}" 1)" "$(fmt "${m_written[$ks]}" 1)" \
       "" "$(ratio "${m_written[$kw]}" "${m_written[$ks]}")" "" ""
     row "  socket errors / non-2xx (all rounds)" "${sock_err[$kd]:--}/${non2xx[$kd]:--}" "${sock_err[$kw]:--}/${non2xx[$kw]:--}" \
@@ -972,8 +977,8 @@ else
 fi
 if [ "${#soak_series[@]}" -gt 0 ]; then
   echo "Soak (Warden: wrk -c 50 -d ${soak_duration}s on the 2 KB page; RSS every ${soak_every} s)"
-  series=$(for v in "${soak_series[@]}"; do mib "$v"; done | paste -sd' ')
-  echo "  RSS (MiB): $series"
+  series=$(i=0; for v in "${soak_series[@]}"; do printf '%s%d s %s' "$([ "$i" = 0 ] || echo ', ')" $((i * soak_every)) "$(mib "$v")"; i=$((i + 1)); done)
+  echo "  RSS (MiB) by time into the run: $series" | fold -s -w 110 | sed '2,$s/^/    /'
   # Flat: no sample above 100 MiB, and the last within 10% of the one at
   # one minute (start-up and the first minutes' growth excluded).
   base=${soak_series[2]:-${soak_series[0]}}
