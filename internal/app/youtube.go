@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,37 +163,20 @@ type youTubeRecord struct {
 
 // exceptionRecords reads every exception that names a YouTube video or
 // channel, with who added it and when, oldest first.
-//
-// The query belongs in policystore (an Exceptions method returning the
-// created_by and created_at columns it already writes); it is here until
-// policystore has one.
 func (a *App) exceptionRecords(ctx context.Context) ([]youTubeRecord, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT id, group_id, action, pattern, note, created_by, created_at FROM exceptions ORDER BY created_at, id`)
+	all, err := a.Policies.Exceptions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []youTubeRecord
-	for rows.Next() {
-		var r youTubeRecord
-		var gid sql.NullString
-		var action string
-		var at int64
-		if err := rows.Scan(&r.ExceptionID, &gid, &action, &r.pattern, &r.Reason, &r.By, &at); err != nil {
-			return nil, fmt.Errorf("read exceptions: %w", err)
-		}
-		ref, ok := policy.ParseYouTubeURL(r.pattern)
+	for _, e := range all {
+		ref, ok := policy.ParseYouTubeURL(e.Pattern)
 		if !ok {
 			continue
 		}
-		if r.action, err = policy.ParseAction(action); err != nil {
-			return nil, fmt.Errorf("exception %d: %w", r.ExceptionID, err)
-		}
-		r.Group, r.Ref, r.At = gid.String, ref, store.FromMillis(at)
+		r := youTubeRecord{action: e.Action, pattern: e.Pattern}
+		r.ExceptionID, r.Group, r.Ref, r.Reason, r.By, r.At = e.ID, e.Group, ref, e.Note, e.CreatedBy, e.CreatedAt
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", err)
 	}
 	return out, nil
 }

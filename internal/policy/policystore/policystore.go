@@ -394,6 +394,43 @@ func (s *Store) AddException(ctx context.Context, actor, groupID string, e polic
 	return id, err
 }
 
+// ExceptionRecord is an exception with its scope and who made it.
+type ExceptionRecord struct {
+	policy.Exception
+	// Group is the group's id, "" for an exception for every group.
+	Group     string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// Exceptions returns every exception, oldest first.
+func (s *Store) Exceptions(ctx context.Context) ([]ExceptionRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, group_id, action, pattern, note, created_by, created_at FROM exceptions ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", err)
+	}
+	defer rows.Close()
+	var out []ExceptionRecord
+	for rows.Next() {
+		var r ExceptionRecord
+		var gid sql.NullString
+		var action string
+		var at int64
+		if err := rows.Scan(&r.ID, &gid, &action, &r.Pattern, &r.Note, &r.CreatedBy, &at); err != nil {
+			return nil, fmt.Errorf("read exceptions: %w", err)
+		}
+		if r.Action, err = policy.ParseAction(action); err != nil {
+			return nil, fmt.Errorf("exception %d: %w", r.ID, err)
+		}
+		r.Group, r.CreatedAt = gid.String, store.FromMillis(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", err)
+	}
+	return out, nil
+}
+
 // NormalizePattern checks and normalises an exception pattern: a domain
 // or a URL prefix.
 func NormalizePattern(p string) (string, error) {

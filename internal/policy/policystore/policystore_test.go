@@ -740,3 +740,20 @@ func TestLoadDamaged(t *testing.T) {
 		})
 	}
 }
+
+func TestExceptionsRecords(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	id, err := s.AddException(ctx, "cli:tech", "", policy.Exception{Action: policy.Block, Pattern: "bad.example", Note: "seen in class"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Exceptions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != id || got[0].Group != "" || got[0].Action != policy.Block || got[0].Pattern != "bad.example" ||
+		got[0].Note != "seen in class" || got[0].CreatedBy != "cli:tech" || got[0].CreatedAt.IsZero() {
+		t.Fatalf("exceptions %+v", got)
+	}
+}
