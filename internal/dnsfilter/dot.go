@@ -113,7 +113,7 @@ func (s *DoTServer) serveDNS(w dns.ResponseWriter, r *dns.Msg) {
 			serverName = st.ServerName
 		}
 	}
-	if resp := s.answer(addrOf(w.RemoteAddr()), serverName, r); resp != nil {
+	if resp := s.answer(identity.ClientAddr(w.RemoteAddr()), serverName, r); resp != nil {
 		_ = w.WriteMsg(resp)
 	}
 }

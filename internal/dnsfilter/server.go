@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/warden-schools/warden/internal/identity"
 )
 
 // serverUDPSize is the EDNS buffer size Warden offers clients.
@@ -146,7 +147,7 @@ func (s *Server) allowed(a netip.Addr) bool {
 
 // serveDNS answers one message over TCP (UDP has its own loop, udp.go).
 func (s *Server) serveDNS(w dns.ResponseWriter, r *dns.Msg) {
-	if resp := s.answer(addrOf(w.RemoteAddr()), "tcp", r); resp != nil {
+	if resp := s.answer(identity.ClientAddr(w.RemoteAddr()), "tcp", r); resp != nil {
 		_ = w.WriteMsg(resp)
 	}
 }
@@ -254,22 +255,6 @@ func setEDNS(m, r *dns.Msg) {
 		m.SetEdns0(serverUDPSize, ropt.Do())
 		m.IsEdns0().Option = keep
 	}
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }
 
 // limiter is a token bucket per client address.

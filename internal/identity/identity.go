@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -162,6 +163,25 @@ func (t *Table) ByToken(token string, addr netip.Addr) (Subject, bool) {
 	s := t.device(dev, addr)
 	s.Via = ByToken
 	return s, true
+}
+
+// ClientAddr returns a connection's remote address as a netip.Addr, with
+// an IPv4-mapped IPv6 address unmapped (the form the table is keyed by);
+// the zero Addr when it is not an IP address.
+func ClientAddr(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // ByAddr identifies a client by its address: a device with that address,

@@ -51,7 +51,7 @@ type clientConn struct {
 // serveConn serves one client connection until it closes.
 func (p *Proxy) serveConn(c *net.TCPConn) {
 	defer p.wg.Done()
-	ip := addrOf(c.RemoteAddr())
+	ip := identity.ClientAddr(c.RemoteAddr())
 	if !p.sourceAllowed(ip) {
 		p.metrics.refusedConn()
 		if p.refused.allow(ip, time.Now()) {

@@ -450,20 +450,6 @@ func (p *Proxy) sourceAllowed(a netip.Addr) bool {
 	return false
 }
 
-// addrOf returns a connection address as a netip.Addr (IPv4-mapped
-// addresses unmapped).
-func addrOf(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
 // rateLog remembers when each address was last logged, to log refusals
 // at most once per interval per address.
 type rateLog struct {

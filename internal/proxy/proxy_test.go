@@ -24,6 +24,7 @@ import (
 	"github.com/warden-schools/warden/internal/events"
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 func TestHTTPDecisions(t *testing.T) {
@@ -779,31 +780,7 @@ func TestUpstreamReuse(t *testing.T) {
 // value returns a gathered counter or gauge's value for the given labels.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := true
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					match = false
-				}
-			}
-			if !match {
-				continue
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return wardentest.MetricValue(t, reg, name, labels)
 }
 
 func TestLivePolicyChange(t *testing.T) {
