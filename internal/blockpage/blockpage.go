@@ -23,13 +23,16 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +138,36 @@ type Page struct {
 	csp        string
 	reviewPath string
 	reportPath string
+
+	// Rendering the template is most of a page's cost, and a school's
+	// blocked requests repeat (the same site, the same device, often
+	// many times a second), so the content is rendered once per set of
+	// details with stand-ins for what changes every time (reference,
+	// time, token) and kept in skeletons. slot marks the stand-ins; it is
+	// derived from the key, so no host or URL can imitate one.
+	slot        string
+	skeletonsMu sync.Mutex
+	skeletons   map[string]*skeleton
+}
+
+// maxSkeletons bounds the cache of rendered skeletons; past it the cache
+// starts again.
+const maxSkeletons = 4096
+
+// Stand-ins in a skeleton, after Page.slot.
+const (
+	slotRef = iota
+	slotWhen
+	slotWhenISO
+	slotToken
+	numSlots
+)
+
+// skeleton is the rendered content of a page with its stand-ins cut out:
+// text[0], value, text[1], value, ... text[len(slots)].
+type skeleton struct {
+	text  [][]byte
+	slots []int
 }
 
 // New checks opts and parses the templates.
@@ -186,6 +219,9 @@ func New(opts Options) (*Page, error) {
 	if p.foot, err = p.exec(p.page, "foot", nil); err != nil {
 		return nil, err
 	}
+	// The stand-ins' mark comes from the key: unguessable without it.
+	p.slot = "wardenslot" + hex.EncodeToString(tokenMAC(p.key, "skeleton stand-in")[:8]) + "x"
+	p.skeletons = map[string]*skeleton{}
 	sum := sha256.Sum256([]byte(styleCSS))
 	// The page's only inline content is its style sheet, allowed by hash;
 	// forms may post only to Warden.
@@ -261,18 +297,83 @@ func (p *Page) Verify(token string) (Claims, error) {
 // Render writes the block page for info. It renders into a buffer and
 // writes only on success.
 func (p *Page) Render(w io.Writer, info Info) error {
-	data, err := p.pageData(info)
+	buf, err := p.render(info)
 	if err != nil {
 		return err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, len(p.pageHead)+len(p.foot)+4096))
-	buf.Write(p.pageHead)
-	if err := p.page.ExecuteTemplate(buf, "content", data); err != nil {
-		return fmt.Errorf("render block page: %w", err)
-	}
-	buf.Write(p.foot)
-	_, err = w.Write(buf.Bytes())
+	_, err = w.Write(buf)
 	return err
+}
+
+// render returns the block page for info.
+func (p *Page) render(info Info) ([]byte, error) {
+	data, err := p.pageData(info)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := p.skeleton(data)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(p.pageHead)+len(p.foot)+4096)
+	buf = append(buf, p.pageHead...)
+	vals := [numSlots]string{slotRef: data.Ref, slotWhen: data.When, slotWhenISO: data.WhenISO, slotToken: data.Token}
+	for i, t := range sk.text {
+		buf = append(buf, t...)
+		if i < len(sk.slots) {
+			buf = append(buf, html.EscapeString(vals[sk.slots[i]])...)
+		}
+	}
+	return append(buf, p.foot...), nil
+}
+
+// skeleton returns the content rendered for data's details, with
+// stand-ins for its reference, time and token.
+func (p *Page) skeleton(data pageView) (*skeleton, error) {
+	stand := data
+	// The key is every detail but the stand-ins' (the form addresses and
+	// limits are the Page's own).
+	mandatory := "0"
+	if data.Mandatory {
+		mandatory = "1"
+	}
+	key := strings.Join([]string{data.Host, data.URL, data.Category, data.Reason, mandatory, data.LawList, data.Who, data.Group}, "\x00")
+	p.skeletonsMu.Lock()
+	sk := p.skeletons[key]
+	p.skeletonsMu.Unlock()
+	if sk != nil {
+		return sk, nil
+	}
+	for i, dst := range []*string{&stand.Ref, &stand.When, &stand.WhenISO, &stand.Token} {
+		*dst = p.slot + strconv.Itoa(i)
+	}
+	var buf bytes.Buffer
+	if err := p.page.ExecuteTemplate(&buf, "content", stand); err != nil {
+		return nil, fmt.Errorf("render block page: %w", err)
+	}
+	sk = &skeleton{}
+	rest := buf.Bytes()
+	for {
+		i := bytes.Index(rest, []byte(p.slot))
+		if i < 0 || i+len(p.slot) >= len(rest) {
+			break
+		}
+		n := int(rest[i+len(p.slot)] - '0')
+		if n < 0 || n >= numSlots {
+			return nil, fmt.Errorf("render block page: stand-in %d", n)
+		}
+		sk.text = append(sk.text, rest[:i])
+		sk.slots = append(sk.slots, n)
+		rest = rest[i+len(p.slot)+1:]
+	}
+	sk.text = append(sk.text, rest)
+	p.skeletonsMu.Lock()
+	if len(p.skeletons) >= maxSkeletons {
+		clear(p.skeletons)
+	}
+	p.skeletons[key] = sk
+	p.skeletonsMu.Unlock()
+	return sk, nil
 }
 
 // fallbackHTML is served if the page cannot be rendered (the random
@@ -286,11 +387,11 @@ const fallbackHTML = `<!doctype html>
 // returns a short static page that still says the site is blocked, so a
 // caller always has something safe to serve.
 func (p *Page) HTML(info Info) []byte {
-	var buf bytes.Buffer
-	if err := p.Render(&buf, info); err != nil {
+	buf, err := p.render(info)
+	if err != nil {
 		return []byte(fallbackHTML)
 	}
-	return buf.Bytes()
+	return buf
 }
 
 // pageView is what the page template shows.

@@ -2,6 +2,7 @@ package blockpage
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -440,5 +441,45 @@ func BenchmarkHTML(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.HTML(info)
+	}
+}
+
+// TestSkeletonCache: a page rendered from the cache carries its own
+// reference and token, and is otherwise the page rendered afresh.
+func TestSkeletonCache(t *testing.T) {
+	p, err := New(Options{Key: testKey, ActionURL: "https://warden.school.example/", SchoolName: "Riverside Primary School",
+		Now: func() time.Time { return testNow }, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := pageCases[0].info(t, testPolicy(t))
+	first, second := string(p.HTML(info)), string(p.HTML(info))
+	token := func(page string) string {
+		m := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no token in\n%s", page)
+		}
+		return html.UnescapeString(m[1])
+	}
+	c1, err := p.Verify(token(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := p.Verify(token(second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Ref == c2.Ref {
+		t.Fatal("two pages with one reference")
+	}
+	if !strings.Contains(second, FormatRef(c2.Ref)) || strings.Contains(second, FormatRef(c1.Ref)) {
+		t.Error("the cached page does not show its own reference")
+	}
+	swapped := strings.ReplaceAll(strings.ReplaceAll(second, token(second), token(first)), FormatRef(c2.Ref), FormatRef(c1.Ref))
+	if swapped != first {
+		t.Errorf("cached page differs beyond its reference and token:\n%s\n---\n%s", first, second)
+	}
+	if strings.Contains(first, p.slot) {
+		t.Error("a stand-in left in the page")
 	}
 }
