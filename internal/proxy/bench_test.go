@@ -60,14 +60,16 @@ func rawOrigin(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// benchProxy starts a proxy with metrics and events on, as in service.
+// benchProxy starts a proxy with metrics and events on, as in service;
+// CONNECT may reach the origin's port.
 func benchProxy(b *testing.B, port string) string {
 	b.Helper()
 	snap := testPolicy(b, port, 1, false)
 	table := testIdentity()
+	portNum, _ := strconv.Atoi(port)
 	p, err := New(Options{
 		Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return table },
-		AllowLoopback: true, Resolver: &loopResolver{},
+		AllowLoopback: true, Resolver: &loopResolver{}, ConnectPorts: []int{portNum},
 		Events:  func(events.Event) bool { return true },
 		Metrics: prometheus.NewRegistry(),
 	})
@@ -95,9 +97,31 @@ type benchClient struct {
 }
 
 func newBenchClient(b *testing.B, proxy string, req []byte) *benchClient {
+	return newBenchClientOn(b, proxy, "", req)
+}
+
+// newBenchClientOn is newBenchClient through a CONNECT tunnel to
+// tunnel, when it is not "".
+func newBenchClientOn(b *testing.B, proxy, tunnel string, req []byte) *benchClient {
 	c, err := net.Dial("tcp", proxy)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if tunnel != "" {
+		if _, err := c.Write([]byte("CONNECT " + tunnel + " HTTP/1.1\r\nHost: " + tunnel + "\r\n\r\n")); err != nil {
+			b.Fatal(err)
+		}
+		head := make([]byte, 0, 128)
+		one := make([]byte, 1)
+		for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+			if _, err := c.Read(one); err != nil {
+				b.Fatal(err)
+			}
+			head = append(head, one[0])
+		}
+		if !bytes.HasPrefix(head, []byte("HTTP/1.1 200")) {
+			b.Fatalf("CONNECT: %q", head)
+		}
 	}
 	bc := &benchClient{c: c, req: req, buf: make([]byte, 64<<10)}
 	// Learn the response size from the first exchange.
@@ -173,6 +197,26 @@ func BenchmarkProxyGet2KB(b *testing.B) { benchRequests(b, "allowed.test") }
 
 // BenchmarkProxyBlocked is a blocked GET answered with the block page.
 func BenchmarkProxyBlocked(b *testing.B) { benchRequests(b, "bet.test") }
+
+// BenchmarkTunnel is a 2 KB exchange through a CONNECT tunnel (plain
+// bytes, so that the relay rather than TLS is measured).
+func BenchmarkTunnel(b *testing.B) {
+	origin := rawOrigin(b)
+	_, port, _ := net.SplitHostPort(origin)
+	proxy := benchProxy(b, port)
+	req := []byte("GET /index.html HTTP/1.1\r\nHost: allowed.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	tunnel := "allowed.test:" + port
+	b.Run("parallel", func(b *testing.B) {
+		b.SetParallelism(25) // 50 connections on 2 CPUs
+		b.RunParallel(func(pb *testing.PB) {
+			bc := newBenchClientOn(b, proxy, tunnel, req)
+			defer bc.c.Close()
+			for pb.Next() {
+				bc.do(b)
+			}
+		})
+	})
+}
 
 // BenchmarkReadRequest is the request parser alone.
 func BenchmarkReadRequest(b *testing.B) {
