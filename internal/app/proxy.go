@@ -99,7 +99,7 @@ func (a *App) listenProxy(ring *keyring.Ring, page *blockpage.Page, webBase stri
 		AllowLoopback: a.cfg.ProxyAllowLoopback,
 		Auth:          deviceTokenAuth{a.Identity},
 		RequireAuth:   c.RequireAuth,
-		BlockPage:     func(b proxy.Blocked) []byte { return page.HTML(blockpage.Info(b)) },
+		BlockPage:     func(dst []byte, b proxy.Blocked) []byte { return page.AppendHTML(dst, blockpage.Info(b)) },
 		Inspector:     inspector,
 		Events:        a.events.Emit,
 		Metrics:       a.Metrics,

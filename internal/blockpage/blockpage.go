@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,7 +298,7 @@ func (p *Page) Verify(token string) (Claims, error) {
 // Render writes the block page for info. It renders into a buffer and
 // writes only on success.
 func (p *Page) Render(w io.Writer, info Info) error {
-	buf, err := p.render(info)
+	buf, err := p.appendPage(nil, info)
 	if err != nil {
 		return err
 	}
@@ -305,8 +306,8 @@ func (p *Page) Render(w io.Writer, info Info) error {
 	return err
 }
 
-// render returns the block page for info.
-func (p *Page) render(info Info) ([]byte, error) {
+// appendPage appends the block page for info to buf.
+func (p *Page) appendPage(buf []byte, info Info) ([]byte, error) {
 	data, err := p.pageData(info)
 	if err != nil {
 		return nil, err
@@ -315,7 +316,7 @@ func (p *Page) render(info Info) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 0, len(p.pageHead)+len(p.foot)+4096)
+	buf = slices.Grow(buf, len(p.pageHead)+len(p.foot)+4096)
 	buf = append(buf, p.pageHead...)
 	vals := [numSlots]string{slotRef: data.Ref, slotWhen: data.When, slotWhenISO: data.WhenISO, slotToken: data.Token}
 	for i, t := range sk.text {
@@ -386,10 +387,14 @@ const fallbackHTML = `<!doctype html>
 // HTML returns the block page for info. If the page cannot be rendered it
 // returns a short static page that still says the site is blocked, so a
 // caller always has something safe to serve.
-func (p *Page) HTML(info Info) []byte {
-	buf, err := p.render(info)
+func (p *Page) HTML(info Info) []byte { return p.AppendHTML(nil, info) }
+
+// AppendHTML appends the block page for info to dst, as HTML does, so a
+// server can render into a buffer it reuses.
+func (p *Page) AppendHTML(dst []byte, info Info) []byte {
+	buf, err := p.appendPage(dst, info)
 	if err != nil {
-		return []byte(fallbackHTML)
+		return append(dst, fallbackHTML...)
 	}
 	return buf
 }

@@ -64,15 +64,25 @@ func rawOrigin(b *testing.B) string {
 // CONNECT may reach the origin's port.
 func benchProxy(b *testing.B, port string) string {
 	b.Helper()
+	return benchProxyWith(b, port, nil)
+}
+
+// benchProxyWith is benchProxy with tweak applied to its options.
+func benchProxyWith(b *testing.B, port string, tweak func(*Options)) string {
+	b.Helper()
 	snap := testPolicy(b, port, 1, false)
 	table := testIdentity()
 	portNum, _ := strconv.Atoi(port)
-	p, err := New(Options{
+	opts := Options{
 		Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return table },
 		AllowLoopback: true, Resolver: &loopResolver{}, ConnectPorts: []int{portNum},
 		Events:  func(events.Event) bool { return true },
 		Metrics: prometheus.NewRegistry(),
-	})
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	p, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,9 @@ import (
 	"strings"
 )
 
+// maxPooledPage is the largest block page buffer kept for reuse.
+const maxPooledPage = 64 << 10
+
 // builtinBlockPage is the page served when Options.BlockPage is nil: what
 // was blocked and why, never a mandatory list's entry (the decision's
 // Matched is empty for those).

@@ -223,12 +223,23 @@ func (cc *clientConn) challenge(start time.Time) bool {
 // the connection open when the request's body allows it.
 func (cc *clientConn) block(start time.Time, host, url string, who *identity.Subject, d *policy.Decision) bool {
 	p := cc.p
+	b := Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip}
 	var page []byte
 	if p.opts.BlockPage != nil {
-		page = p.opts.BlockPage(Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip})
+		// Rendered into a pooled buffer: blocked requests come fast
+		// (adverts, trackers, apps retrying), and a page each would
+		// keep the collector busy.
+		bp := p.pages.Get().(*[]byte)
+		page = p.opts.BlockPage((*bp)[:0], b)
+		defer func() {
+			if cap(page) <= maxPooledPage {
+				*bp = page[:0]
+				p.pages.Put(bp)
+			}
+		}()
 	}
-	if page == nil {
-		page = builtinBlockPage(Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip})
+	if len(page) == 0 {
+		page = builtinBlockPage(b)
 	}
 	keep := cc.keep() && cc.discardBody()
 	err := cc.writeResponse(http.StatusForbidden, "text/html; charset=utf-8", page, keep, "")

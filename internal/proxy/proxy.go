@@ -154,9 +154,10 @@ type Options struct {
 	// new identity table invalidates the cache.
 	AuthCacheTTL time.Duration
 
-	// BlockPage renders the HTML block page for a blocked plain HTTP
-	// request; nil serves a small built-in page.
-	BlockPage func(b Blocked) []byte
+	// BlockPage appends the HTML block page for a blocked plain HTTP
+	// request to dst (a buffer the proxy reuses) and returns it; nil
+	// serves a small built-in page.
+	BlockPage func(dst []byte, b Blocked) []byte
 	// Inspector, if set, may intercept allowed CONNECTs (TLS
 	// inspection); nil never inspects.
 	Inspector Inspector
@@ -221,6 +222,7 @@ type Proxy struct {
 	ports   map[int]bool
 
 	bufs    sync.Pool // *[]byte of copyBufSize, for bodies
+	pages   sync.Pool // *[]byte, for block pages
 	readers sync.Pool // *bufio.Reader
 	writers sync.Pool // *bufio.Writer
 
@@ -294,6 +296,7 @@ func New(opts Options) (*Proxy, error) {
 	p.pool.closeFn = p.closeUp
 	p.auth = newAuthCache(opts.AuthCacheTTL)
 	p.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	p.pages.New = func() any { b := make([]byte, 0, 16<<10); return &b }
 	if opts.Metrics != nil {
 		var err error
 		if p.metrics, err = newMetrics(opts.Metrics, p.pool); err != nil {
