@@ -124,7 +124,10 @@ func TestPipelinedAndBlockedBodies(t *testing.T) {
 func TestBlockPageOption(t *testing.T) {
 	var got Blocked
 	e := newEnv(t, func(o *Options) {
-		o.BlockPage = func(dst []byte, b Blocked) []byte { got = b; return append(dst, "<p>custom "+b.Decision.Category+"</p>"...) }
+		o.BlockPage = func(dst []byte, b Blocked) []byte {
+			got = b
+			return append(dst, "<p>custom "+b.Decision.Category+"</p>"...)
+		}
 		o.Now = func() time.Time { return time.Date(2025, 3, 5, 10, 0, 0, 0, time.UTC) }
 	})
 	rc := e.dialRaw(t)
