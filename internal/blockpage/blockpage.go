@@ -32,7 +32,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +148,23 @@ type Page struct {
 	slot        string
 	skeletonsMu sync.Mutex
 	skeletons   map[string]*skeleton
+
+	// recent holds the pages rendered within the current second, by
+	// every detail of the request but its time: the same request again
+	// within the second (an app retrying, a page's many blocked parts)
+	// gets the same page, reference and token, with nothing rendered or
+	// signed again.
+	recentMu sync.Mutex
+	recent   map[string]recentPage
+}
+
+// maxRecent bounds the pages kept for reuse within a second.
+const maxRecent = 256
+
+// recentPage is a page rendered during one second (Unix time).
+type recentPage struct {
+	sec  int64
+	html []byte
 }
 
 // maxSkeletons bounds the cache of rendered skeletons; past it the cache
@@ -223,6 +239,7 @@ func New(opts Options) (*Page, error) {
 	// The stand-ins' mark comes from the key: unguessable without it.
 	p.slot = "wardenslot" + hex.EncodeToString(tokenMAC(p.key, "skeleton stand-in")[:8]) + "x"
 	p.skeletons = map[string]*skeleton{}
+	p.recent = map[string]recentPage{}
 	sum := sha256.Sum256([]byte(styleCSS))
 	// The page's only inline content is its style sheet, allowed by hash;
 	// forms may post only to Warden.
@@ -308,6 +325,41 @@ func (p *Page) Render(w io.Writer, info Info) error {
 
 // appendPage appends the block page for info to buf.
 func (p *Page) appendPage(buf []byte, info Info) ([]byte, error) {
+	at := info.Time
+	if at.IsZero() {
+		at = p.now()
+	}
+	sec, key := at.Unix(), recentKey(info)
+	p.recentMu.Lock()
+	r, ok := p.recent[key]
+	p.recentMu.Unlock()
+	if ok && r.sec == sec {
+		return append(buf, r.html...), nil
+	}
+	page, err := p.render(info)
+	if err != nil {
+		return nil, err
+	}
+	p.recentMu.Lock()
+	if len(p.recent) >= maxRecent {
+		clear(p.recent)
+	}
+	p.recent[key] = recentPage{sec: sec, html: page}
+	p.recentMu.Unlock()
+	return append(buf, page...), nil
+}
+
+// recentKey is every detail of info that the page or its token shows,
+// but the time.
+func recentKey(info Info) string {
+	d, who := info.Decision, info.Subject
+	return strings.Join([]string{info.Host, info.URL, d.Category, d.List, d.Rule, d.Reason, strconv.FormatBool(d.Mandatory), d.Group,
+		strconv.FormatInt(d.PolicyVersion, 10), info.ClientIP.String(), strconv.FormatInt(who.DeviceID, 10), who.Device,
+		strconv.FormatInt(who.PersonID, 10), who.Person, who.Group}, "\x00")
+}
+
+// render renders a new page for info, with its own reference and token.
+func (p *Page) render(info Info) ([]byte, error) {
 	data, err := p.pageData(info)
 	if err != nil {
 		return nil, err
@@ -316,7 +368,7 @@ func (p *Page) appendPage(buf []byte, info Info) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf = slices.Grow(buf, len(p.pageHead)+len(p.foot)+4096)
+	buf := make([]byte, 0, len(p.pageHead)+len(p.foot)+4096)
 	buf = append(buf, p.pageHead...)
 	vals := [numSlots]string{slotRef: data.Ref, slotWhen: data.When, slotWhenISO: data.WhenISO, slotToken: data.Token}
 	for i, t := range sk.text {
