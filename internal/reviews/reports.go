@@ -75,7 +75,7 @@ func (in *ReportInput) check() error {
 
 const reportColumns = `id, created_at, url, host, message, group_id, client_ip, device_id, person_id, ref, status, handled_by, handled_at, note`
 
-func scanReport(sc interface{ Scan(...any) error }) (Report, error) {
+func scanReport(sc rowScanner) (Report, error) {
 	var r Report
 	var created int64
 	var ip, status string
@@ -130,26 +130,7 @@ func (s *Store) GetReport(ctx context.Context, id int64) (Report, error) {
 
 // ListReports returns a page of reports, newest first.
 func (s *Store) ListReports(ctx context.Context, f Filter) ([]Report, error) {
-	where, args := f.where()
-	args = append(args, f.limit())
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+reportColumns+` FROM site_reports`+where+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list site reports: %w", err)
-	}
-	defer rows.Close()
-	var out []Report
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list site reports: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list site reports: %w", err)
-	}
-	return out, nil
+	return listPage(ctx, s, f, "site reports", `SELECT `+reportColumns+` FROM site_reports`, scanReport)
 }
 
 // Handling is what someone did about a site report.

@@ -95,7 +95,7 @@ func (in RequestInput) check() error {
 const requestColumns = `id, ref, created_at, blocked_at, host, url, category, list, rule, reason, group_id, policy_version,
 	client_ip, device_id, person_id, message, status, decided_by, decided_at, reply, exception_id`
 
-func scanRequest(sc interface{ Scan(...any) error }) (Request, error) {
+func scanRequest(sc rowScanner) (Request, error) {
 	var r Request
 	var created, blocked int64
 	var ip, status string
@@ -204,26 +204,7 @@ func (s *Store) RequestByRef(ctx context.Context, ref string) (Request, error) {
 
 // ListRequests returns a page of requests, newest first.
 func (s *Store) ListRequests(ctx context.Context, f Filter) ([]Request, error) {
-	where, args := f.where()
-	args = append(args, f.limit())
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+requestColumns+` FROM review_requests`+where+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list review requests: %w", err)
-	}
-	defer rows.Close()
-	var out []Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list review requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list review requests: %w", err)
-	}
-	return out, nil
+	return listPage(ctx, s, f, "review requests", `SELECT `+requestColumns+` FROM review_requests`, scanRequest)
 }
 
 // Decision is what someone decided about a review request.

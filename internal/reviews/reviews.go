@@ -12,6 +12,7 @@
 package reviews
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -256,3 +257,31 @@ func HostOf(addr string) string {
 	}
 	return s
 }
+
+// listPage runs selectFrom (a SELECT ... FROM table) for the page f
+// asks for, newest first, and scans each row; what names the rows in
+// errors.
+func listPage[T any](ctx context.Context, s *Store, f Filter, what, selectFrom string, scan func(rowScanner) (T, error)) ([]T, error) {
+	where, args := f.where()
+	args = append(args, f.limit())
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(selectFrom+where+` ORDER BY created_at DESC, id DESC LIMIT ?`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
