@@ -1,19 +1,14 @@
 package dnsfilter
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	_ "embed"
-	"strings"
 
 	"github.com/miekg/dns"
 
 	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/searchengines"
 )
-
-//go:embed google_domains.txt
-var googleDomainsText []byte
 
 // safeTargets maps a search engine's name to its safe-search name, per
 // level. Google offers one DNS switch (SafeSearch on); YouTube has strict
@@ -25,15 +20,8 @@ type safeTargets map[string][2]string // [moderate, strict]
 // DuckDuckGo.
 func newSafeTargets() safeTargets {
 	t := safeTargets{}
-	sc := bufio.NewScanner(bytes.NewReader(googleDomainsText))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		d := strings.TrimPrefix(line, ".")
-		t[d] = [2]string{"forcesafesearch.google.com", "forcesafesearch.google.com"}
-		t["www."+d] = t[d]
+	for h := range searchengines.GoogleHosts() {
+		t[h] = [2]string{"forcesafesearch.google.com", "forcesafesearch.google.com"}
 	}
 	for _, d := range []string{"www.youtube.com", "m.youtube.com", "youtubei.googleapis.com", "youtube.googleapis.com", "www.youtube-nocookie.com"} {
 		t[d] = [2]string{"restrictmoderate.youtube.com", "restrict.youtube.com"}

@@ -1,34 +1,19 @@
 package inspect
 
 import (
-	"bufio"
-	"bytes"
 	_ "embed"
 	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-)
 
-//go:embed google_domains.txt
-var googleDomainsText []byte
+	"github.com/warden-schools/warden/internal/searchengines"
+)
 
 // googleHosts holds every Google search host: google.TLD and
 // www.google.TLD for each of Google's country domains. It is built once,
 // read only after.
-var googleHosts = func() map[string]bool {
-	m := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(googleDomainsText))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		d := strings.TrimPrefix(line, ".")
-		m[d], m["www."+d] = true, true
-	}
-	return m
-}()
+var googleHosts = searchengines.GoogleHosts()
 
 // MaxSearchTerm is the longest search term kept, in bytes.
 const MaxSearchTerm = 512
