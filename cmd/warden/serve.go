@@ -167,5 +167,13 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 			}
 			fmt.Fprintf(c.stdout, "DNS-over-HTTPS at %s://%s/dns-query/{device-token}%s\n", scheme, l.HTTP, note)
 		}
+		if l.Proxy != "" {
+			inspect := "TLS inspection off"
+			if l.Inspect {
+				inspect = "TLS inspection on"
+			}
+			fmt.Fprintf(c.stdout, "Web proxy on %s (%s): try  curl -x %s http://www.bet365.com/; PAC file at %s://%s/proxy.pac\n",
+				l.Proxy, inspect, l.Proxy, scheme, l.HTTP)
+		}
 	})
 }
