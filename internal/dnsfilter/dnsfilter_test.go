@@ -592,7 +592,7 @@ func TestConditionalForwarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{f: f, opts: ServerOptions{Allowed: DefaultAllowed}}
+	s := &Server{f: f, opts: ServerOptions{Allowed: identity.LocalNetworks()}}
 	for _, name := range []string{"dc1.school.internal.", "school.internal.", "example.org.", "notschool.internal."} {
 		q := new(dns.Msg)
 		q.SetQuestion(name, dns.TypeA)

@@ -54,7 +54,7 @@ func (f *Filter) ListenDoT(opts DoTOptions) (*DoTServer, error) {
 		return nil, errors.New("dns-over-tls: no certificate")
 	}
 	if opts.Allowed == nil {
-		opts.Allowed = DefaultAllowed
+		opts.Allowed = identity.LocalNetworks()
 	}
 	if opts.RateLimit == 0 {
 		opts.RateLimit = DefaultRateLimit

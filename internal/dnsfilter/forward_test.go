@@ -47,7 +47,7 @@ func resolveA(t *testing.T, f *Filter, name string) *dns.Msg {
 	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), dns.TypeA)
-	return (&Server{f: f, opts: ServerOptions{Allowed: DefaultAllowed}}).answer(netip.MustParseAddr("127.0.0.1"), "udp", q)
+	return (&Server{f: f, opts: ServerOptions{Allowed: identity.LocalNetworks()}}).answer(netip.MustParseAddr("127.0.0.1"), "udp", q)
 }
 
 func TestDoTUpstream(t *testing.T) {

@@ -42,7 +42,7 @@ func offlineServer(t testing.TB) *Server {
 	}
 	f.cache = newCache(1000, f.now)
 	f.first = f.chain(&stubUpstream{})
-	return &Server{f: f, opts: ServerOptions{Allowed: DefaultAllowed}}
+	return &Server{f: f, opts: ServerOptions{Allowed: identity.LocalNetworks()}}
 }
 
 // FuzzServeDNS feeds arbitrary packets through the handler: whatever a

@@ -19,26 +19,12 @@ const serverUDPSize = 1232
 // queryTimeout bounds the whole chain for one question.
 const queryTimeout = 5 * time.Second
 
-// DefaultAllowed are the source networks served unless configured: only
-// loopback and private ranges, so Warden is never an open resolver.
-var DefaultAllowed = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("fc00::/7"),
-	netip.MustParsePrefix("fe80::/10"),
-}
-
 // ServerOptions configure the listeners.
 type ServerOptions struct {
 	// Addr is HOST:PORT for both UDP and TCP.
 	Addr string
 	// Allowed are the source networks served; others are refused. Nil
-	// means DefaultAllowed.
+	// means identity.LocalNetworks().
 	Allowed []netip.Prefix
 	// RateLimit is the queries per second one client address may make
 	// (bursts of twice that); 0 means DefaultRateLimit, negative means
@@ -65,7 +51,7 @@ type Server struct {
 // Listen binds the UDP and TCP sockets; Serve then answers on them.
 func (f *Filter) Listen(opts ServerOptions) (*Server, error) {
 	if opts.Allowed == nil {
-		opts.Allowed = DefaultAllowed
+		opts.Allowed = identity.LocalNetworks()
 	}
 	if opts.RateLimit == 0 {
 		opts.RateLimit = DefaultRateLimit

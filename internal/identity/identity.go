@@ -165,6 +165,24 @@ func (t *Table) ByToken(token string, addr netip.Addr) (Subject, bool) {
 	return s, true
 }
 
+// LocalNetworks returns the networks a school's own clients come from:
+// loopback, the private and carrier-grade NAT ranges, and link-local.
+// The filters serve these by default and nothing else, so that Warden is
+// never an open resolver or proxy.
+func LocalNetworks() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"),
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("169.254.0.0/16"),
+		netip.MustParsePrefix("fc00::/7"),
+		netip.MustParsePrefix("fe80::/10"),
+	}
+}
+
 // ClientAddr returns a connection's remote address as a netip.Addr, with
 // an IPv4-mapped IPv6 address unmapped (the form the table is keyed by);
 // the zero Addr when it is not an IP address.

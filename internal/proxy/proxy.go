@@ -41,19 +41,6 @@ import (
 	"github.com/warden-schools/warden/internal/policy"
 )
 
-// DefaultAllowed are the client networks served unless configured:
-// loopback and the private ranges, so that Warden is never an open proxy.
-var DefaultAllowed = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fc00::/7"),
-	netip.MustParsePrefix("fe80::/10"),
-}
-
 // Defaults of the limits and timeouts in Options.
 const (
 	DefaultMaxHeaderBytes        = 64 << 10
@@ -125,7 +112,7 @@ type Options struct {
 
 	// Allowed are the client networks served; connections from anywhere
 	// else are closed at once (and logged at most once a minute per
-	// address). Nil means DefaultAllowed.
+	// address). Nil means identity.LocalNetworks().
 	Allowed []netip.Prefix
 	// ConnectPorts are the ports CONNECT may reach (nil: 443 only).
 	ConnectPorts []int
@@ -245,7 +232,7 @@ func New(opts Options) (*Proxy, error) {
 		return nil, errors.New("proxy: authentication required but no authenticator")
 	}
 	if opts.Allowed == nil {
-		opts.Allowed = DefaultAllowed
+		opts.Allowed = identity.LocalNetworks()
 	}
 	if opts.ConnectPorts == nil {
 		opts.ConnectPorts = []int{443}
