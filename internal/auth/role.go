@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/warden-schools/warden/internal/directory"
+)
+
+// Role is what an account may do in the console. RoleNone is an account
+// with credentials only (the web proxy's sign-in, the AUP), and no console.
+type Role string
+
+// The roles. The console's permissions matrix is written in terms of them.
+const (
+	RoleNone        Role = ""
+	RoleDSL         Role = "dsl"
+	RoleDeputyDSL   Role = "deputy-dsl"
+	RoleHeadteacher Role = "headteacher"
+	RoleLeadership  Role = "leadership"
+	RoleIT          Role = "it"
+	RoleStaff       Role = "staff"
+	RoleGovernor    Role = "governor"
+)
+
+// Roles lists the console roles, most trusted with safeguarding first.
+func Roles() []Role {
+	return []Role{RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT, RoleStaff, RoleGovernor}
+}
+
+// ParseRole reads a role name ("none" or "" for no console role).
+func ParseRole(s string) (Role, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || s == "none" {
+		return RoleNone, nil
+	}
+	for _, r := range Roles() {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	names := make([]string, 0, 8)
+	for _, r := range Roles() {
+		names = append(names, string(r))
+	}
+	return "", fmt.Errorf("unknown role %q (want none, %s)", s, strings.Join(names, ", "))
+}
+
+// String returns the role's name, "none" for RoleNone.
+func (r Role) String() string {
+	if r == RoleNone {
+		return "none"
+	}
+	return string(r)
+}
+
+// RequiresTOTP reports whether the role must sign in to the console with a
+// second factor: the roles that see safeguarding records or control the
+// filter.
+func (r Role) RequiresTOTP() bool {
+	switch r {
+	case RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleIT:
+		return true
+	}
+	return false
+}
+
+// allowedFor reports why a person of kind k cannot hold role r, or "".
+// Pupils hold no console role; governors may be staff, parents or
+// visitors (community governors); every other role is for staff.
+func (r Role) allowedFor(k directory.Kind) string {
+	switch {
+	case r == RoleNone:
+		return ""
+	case r == RoleGovernor && k != directory.KindPupil:
+		return ""
+	case k == directory.KindStaff:
+		return ""
+	case r == RoleGovernor:
+		return "a pupil cannot be a governor"
+	}
+	return fmt.Sprintf("the %s role is for staff only (this person is recorded as %s)", r, k)
+}
+
+// MinPasswordLen is the shortest password for a person of kind k holding
+// role r: MinPasswordPupil for a pupil, MinPasswordStaff for everyone
+// else.
+func MinPasswordLen(k directory.Kind, r Role) int {
+	if k == directory.KindPupil && r == RoleNone {
+		return MinPasswordPupil
+	}
+	return MinPasswordStaff
+}
