@@ -38,6 +38,8 @@ Usage:
   warden devices list | add NAME [--kind school|personal] [--ip IP] [--mac MAC] [--group ID] [--owner LOGIN]
   warden devices token issue NAME [--url-base URL] | token revoke NAME
   warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
+  warden accounts list | set LOGIN [--role ROLE] [--generate] [--must-change] (password on stdin)
+  warden accounts role LOGIN ROLE | disable|enable|unlock|remove LOGIN
   warden ca      init [--name "School name"] [--force] | show
   warden youtube approve|revoke --group ID [--reason TEXT] URL_OR_ID | list [--group ID]
   warden version
@@ -58,6 +60,7 @@ func main() {
 
 // cli carries the output streams and clock for one run.
 type cli struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
 }
@@ -67,7 +70,7 @@ var errUsage = errors.New("usage")
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, now: time.Now}
+	c := &cli{stdin: os.Stdin, stdout: stdout, stderr: stderr, now: time.Now}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -94,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.caCmd(ctx, args[1:])
 	case "youtube":
 		err = c.youtubeCmd(ctx, args[1:])
+	case "accounts":
+		err = c.accountsCmd(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "warden", version)
 	case "help", "-h", "--help":

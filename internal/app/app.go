@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/warden-schools/warden/internal/accesslog"
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/events"
@@ -42,8 +44,10 @@ type App struct {
 	db        *store.DB
 	tax       *lists.Taxonomy
 	Directory *directory.Directory
-	Policies  *policystore.Store
-	Lists     *listsync.Store
+	// Accounts holds people's sign-in credentials.
+	Accounts *auth.Accounts
+	Policies *policystore.Store
+	Lists    *listsync.Store
 	// Access is the access log; events feed it.
 	Access *accesslog.Log
 	events *events.Pipeline
@@ -106,6 +110,18 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Access:    accesslog.New(db),
 	}
 	a.events = events.New(a.Access, events.Options{Logger: log})
+	a.Accounts, err = auth.New(db, a.Directory, auth.Options{Now: now, Rand: rand.Reader, Logger: log,
+		SchoolName: func(ctx context.Context) string {
+			s, err := a.Policies.Settings(ctx)
+			if err != nil {
+				return ""
+			}
+			return s.SchoolName
+		}})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(
 		collectors.NewGoCollector(),

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
+	"time"
 
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/blockpage"
 	"github.com/warden-schools/warden/internal/identity"
 	"github.com/warden-schools/warden/internal/keyring"
@@ -97,7 +100,7 @@ func (a *App) listenProxy(ring *keyring.Ring, page *blockpage.Page, webBase stri
 		Allowed:       allowed,
 		ConnectPorts:  c.ConnectPorts,
 		AllowLoopback: a.cfg.ProxyAllowLoopback,
-		Auth:          deviceTokenAuth{a.Identity},
+		Auth:          proxyAuth{identity: a.Identity, accounts: a.Accounts, log: a.log},
 		RequireAuth:   c.RequireAuth,
 		BlockPage:     func(dst []byte, b proxy.Blocked) []byte { return page.AppendHTML(dst, blockpage.Info(b)) },
 		Inspector:     inspector,
@@ -119,19 +122,49 @@ func (a *App) listenProxy(ring *keyring.Ring, page *blockpage.Page, webBase stri
 	return pl, nil
 }
 
-// deviceTokenAuth checks proxy credentials whose password is a device
-// token (the user name is free: the device's name, by custom). Person
-// passwords come with the console's accounts.
-type deviceTokenAuth struct {
+// proxyAuth checks the web proxy's Basic credentials: a device token as
+// the password (the user name is free: the device's name, by custom), or
+// a person's own login and Warden password. The proxy caches the answers.
+type proxyAuth struct {
 	identity func() *identity.Table
+	accounts *auth.Accounts
+	log      *slog.Logger
 }
 
-// Authenticate reports the device the token belongs to.
-func (d deviceTokenAuth) Authenticate(_, password string) (identity.Subject, bool) {
-	if !identity.ValidToken(password) {
+// proxyAuthTimeout bounds one password check, including the wait for a
+// free argon2id slot.
+const proxyAuthTimeout = 5 * time.Second
+
+// Authenticate reports the device the token belongs to, or the person the
+// credentials are for.
+func (d proxyAuth) Authenticate(user, password string) (identity.Subject, bool) {
+	table := d.identity()
+	if table == nil {
 		return identity.Subject{}, false
 	}
-	return d.identity().ByToken(password, netip.Addr{})
+	if identity.ValidToken(password) {
+		if s, ok := table.ByToken(password, netip.Addr{}); ok {
+			return s, true
+		}
+	}
+	if d.accounts == nil || user == "" {
+		return identity.Subject{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), proxyAuthTimeout)
+	defer cancel()
+	acct, err := d.accounts.Verify(ctx, user, password)
+	if err != nil {
+		var locked *auth.LockedError
+		switch {
+		case errors.As(err, &locked):
+			d.log.Info("proxy_auth_locked", "login", user, "until", locked.Until)
+		case !errors.Is(err, auth.ErrInvalidCredentials):
+			d.log.Error("proxy_auth", "err", err)
+		}
+		return identity.Subject{}, false
+	}
+	p := acct.Person
+	return table.ByPerson(identity.Person{ID: p.ID, Name: p.DisplayName(), GroupID: p.GroupID}), true
 }
 
 // pacHandler serves proxy.pac and wpad.dat for the proxy at proxyAddr

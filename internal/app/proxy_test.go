@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/wardentest"
 )
@@ -189,5 +191,70 @@ func TestBlockPageOverHTTPS(t *testing.T) {
 	}
 	if resp, err := get("warden.school.test", own.Roots); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("own name: %v %v", resp, err)
+	}
+}
+
+// With proxy.require_auth, a client without credentials gets 407; a
+// person's own login and Warden password identify them (their group's
+// policy applies, and the block page names them); a wrong password is
+// refused again.
+func TestServeProxyPersonAuth(t *testing.T) {
+	a, l := serveDemo(t, func(c *config.Config) {
+		c.Listen.Proxy = "127.0.0.1:0"
+		c.ProxyAllowLoopback = true
+		c.Proxy.RequireAuth = true
+	})
+	ctx := t.Context()
+	for login, pw := range map[string]string{"mia.jones": "purple otter 42", "gsmith": "paper lantern over the river"} {
+		p, err := a.Directory.PersonByLogin(ctx, login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Accounts.Set(ctx, "test", p.ID, pw, auth.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(user *url.Userinfo, target string) (int, string) {
+		t.Helper()
+		proxyURL := &url.URL{Scheme: "http", Host: l.Proxy, User: user}
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 10 * time.Second}
+		defer client.CloseIdleConnections()
+		resp, err := client.Get(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get(nil, "http://roblox.com/"); code != http.StatusProxyAuthRequired {
+		t.Fatalf("no credentials: %d, want 407", code)
+	}
+	if code, _ := get(url.UserPassword("mia.jones", "wrong password"), "http://roblox.com/"); code != http.StatusProxyAuthRequired {
+		t.Fatalf("wrong password: %d, want 407", code)
+	}
+	code, body := get(url.UserPassword("mia.jones", "purple otter 42"), "http://roblox.com/")
+	if code != http.StatusForbidden || !strings.Contains(body, "Mia Jones") || !strings.Contains(body, "key-stage-2") {
+		t.Fatalf("pupil: %d\n%s", code, body)
+	}
+	code, body = get(url.UserPassword("gsmith@demo-school.example", "paper lantern over the river"), "http://tiktok.com/")
+	if code != http.StatusForbidden || !strings.Contains(body, "Grace Smith") || !strings.Contains(body, "<dd>staff</dd>") {
+		t.Fatalf("staff by email: %d\n%s", code, body)
+	}
+
+	// The same with curl, as a school's scripts would.
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	out, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://"+l.Proxy,
+		"--proxy-user", "mia.jones:purple otter 42", "http://roblox.com/").CombinedOutput()
+	if err != nil || string(out) != "403" {
+		t.Fatalf("curl with a person's credentials: %v %s", err, out)
+	}
+	out, _ = exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://"+l.Proxy,
+		"--proxy-user", "mia.jones:not her password", "http://roblox.com/").CombinedOutput()
+	if string(out) != "407" {
+		t.Fatalf("curl with a wrong password: %s", out)
 	}
 }

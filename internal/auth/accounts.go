@@ -42,6 +42,7 @@ type LockedError struct {
 	Until time.Time
 }
 
+// Error says until when the account is locked.
 func (e *LockedError) Error() string {
 	return "too many failed sign-ins: the account is locked until " + e.Until.Format("15:04 MST")
 }

@@ -28,6 +28,7 @@ type WeakPasswordError struct {
 	Reason string
 }
 
+// Error gives the reason, for the person choosing the password.
 func (e *WeakPasswordError) Error() string { return "password refused: " + e.Reason }
 
 //go:embed common_passwords.txt

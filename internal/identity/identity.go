@@ -266,3 +266,14 @@ func (t *Table) device(dev *Device, addr netip.Addr) Subject {
 	}
 	return s
 }
+
+// ByPerson identifies a client by the person who signed in (the web
+// proxy's credentials): the person's group, else the unknown-client
+// policy.
+func (t *Table) ByPerson(p Person) Subject {
+	s := Subject{PersonID: p.ID, Person: p.Name, Group: p.GroupID, Via: ByUser}
+	if s.Group == "" {
+		s.Group = t.unknown
+	}
+	return s
+}

@@ -102,3 +102,13 @@ func TestValidToken(t *testing.T) {
 		})
 	}
 }
+
+func TestByPerson(t *testing.T) {
+	tab := New(Data{UnknownGroup: "unknown"})
+	if s := tab.ByPerson(Person{ID: 7, Name: "Mia Jones", GroupID: "key-stage-2"}); s != (Subject{PersonID: 7, Person: "Mia Jones", Group: "key-stage-2", Via: ByUser}) {
+		t.Errorf("ByPerson with a group = %+v", s)
+	}
+	if s := tab.ByPerson(Person{ID: 8, Name: "New Starter"}); s.Group != "unknown" || s.Via != ByUser {
+		t.Errorf("ByPerson without a group = %+v, want the unknown-client group", s)
+	}
+}

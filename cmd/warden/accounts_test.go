@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wardenIn runs the real binary with stdin.
+func wardenIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wardenBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run warden %v: %v", args, err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+func TestAccountsCommands(t *testing.T) {
+	data := demoData(t)
+	if r := mustWarden(t, "accounts", "list", "--data", data); !strings.Contains(r.stdout, "No accounts yet") {
+		t.Errorf("empty list:\n%s", r.stdout)
+	}
+	r := wardenIn(t, "paper lantern over the river\n", "accounts", "set", "--data", data, "--role", "headteacher", "gsmith")
+	if r.code != 0 || !strings.Contains(r.stdout, "Set the password of Grace Smith (role headteacher)") || !strings.Contains(r.stdout, "two-factor") {
+		t.Fatalf("set: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = mustWarden(t, "accounts", "set", "--data", data, "--generate", "mia.jones")
+	m := regexp.MustCompile(`password: ([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})\n`).FindStringSubmatch(r.stdout)
+	if m == nil || !strings.Contains(r.stdout, "shown only this once") {
+		t.Fatalf("generate:\n%s", r.stdout)
+	}
+	if r := warden(t, "accounts", "role", "--data", data, "awilliams@demo-school.example", "dsl"); r.code != 1 || !strings.Contains(r.stderr, "has no account") {
+		t.Errorf("role without an account: %d %s", r.code, r.stderr)
+	}
+	wardenIn(t, "marmalade telescope window\n", "accounts", "set", "--data", data, "awilliams")
+	if r := mustWarden(t, "accounts", "role", "--data", data, "awilliams@demo-school.example", "dsl"); !strings.Contains(r.stdout, "Alfie Williams now has the role dsl") {
+		t.Errorf("role: %s", r.stdout)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"weak", "sunshine2026!!\n", []string{"set", "sobrien", "--role", "staff"}, 1, "commonly used"},
+		{"short for staff", "purple ott4\n", []string{"set", "sobrien", "--role", "staff"}, 1, "at least 12"},
+		{"pupil role", "a long enough pass phrase\n", []string{"set", "jack.brown", "--role", "it"}, 1, "for staff only"},
+		{"unknown person", "a long enough pass phrase\n", []string{"set", "nobody"}, 1, "not found"},
+		{"bad role", "x\n", []string{"set", "sobrien", "--role", "wizard"}, 2, "unknown role"},
+		{"no password", "", []string{"set", "sobrien"}, 2, "standard input"},
+		{"no login", "", []string{"set"}, 2, "give one login"},
+		{"no sub", "", nil, 2, "give list, set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := wardenIn(t, tc.stdin, append(append([]string{"accounts"}, tc.args...), "--data", data)...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.want)
+			}
+		})
+	}
+
+	mustWarden(t, "accounts", "disable", "--data", data, "mia.jones")
+	list := mustWarden(t, "accounts", "list", "--data", data).stdout
+	for _, re := range []string{
+		`gsmith\s+Grace Smith\s+staff\s+headteacher\s+\d{4}-\d\d-\d\d\s+active, two-factor not set up\s+never`,
+		`mia.jones\s+Mia Jones\s+pupil\s+none\s+\d{4}-\d\d-\d\d\s+disabled\s+never`,
+	} {
+		if !regexp.MustCompile(re).MatchString(list) {
+			t.Errorf("list does not match %s:\n%s", re, list)
+		}
+	}
+	mustWarden(t, "accounts", "enable", "--data", data, "mia.jones")
+	mustWarden(t, "accounts", "unlock", "--data", data, "mia.jones")
+	mustWarden(t, "accounts", "remove", "--data", data, "mia.jones")
+	if r := warden(t, "accounts", "remove", "--data", data, "mia.jones"); r.code != 1 || !strings.Contains(r.stderr, "has no account") {
+		t.Errorf("second remove: %d %s", r.code, r.stderr)
+	}
+}
