@@ -65,6 +65,9 @@ func (a *App) buildWeb(ring *keyring.Ring, base string) (*blockpage.Page, *web.W
 		Location:   loc,
 		Now:        a.now,
 		Rand:       rand.Reader,
+		// A YouTube approval is a URL-level exception: it takes effect
+		// only where the proxy inspects HTTPS.
+		TeacherApproval: a.cfg.Proxy.Inspect && a.cfg.Listen.Proxy != "",
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("block page: %w", err)
@@ -79,6 +82,7 @@ func (a *App) buildWeb(ring *keyring.Ring, base string) (*blockpage.Page, *web.W
 		Policy:   a.Snapshot,
 		Identity: a.Identity,
 		OwnHosts: own,
+		YouTube:  a,
 		Logger:   a.log,
 		Now:      a.now,
 	})

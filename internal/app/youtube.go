@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/store"
 )
@@ -186,4 +187,25 @@ func scopeName(group string) string {
 		return "all groups"
 	}
 	return group
+}
+
+// ApproveYouTubeAsStaff approves a YouTube video or channel (url) for a
+// group on the word of a member of staff who signs with their login and
+// Warden password: the block page's approval form. The approval is
+// recorded in their name. It returns auth.ErrInvalidCredentials,
+// *auth.LockedError or auth.ErrNotPermitted when they may not approve.
+func (a *App) ApproveYouTubeAsStaff(ctx context.Context, login, password, group, url, reason string) error {
+	acct, err := a.Accounts.Verify(ctx, login, password)
+	if err != nil {
+		return err
+	}
+	if !acct.Role.Can(auth.PermApproveYouTube) {
+		return fmt.Errorf("%s (role %s): %w", acct.Person.DisplayName(), acct.Role, auth.ErrNotPermitted)
+	}
+	actor := acct.Person.Username
+	if actor == "" {
+		actor = acct.Person.Email
+	}
+	_, err = a.ApproveYouTube(ctx, actor, group, url, reason)
+	return err
 }

@@ -2,10 +2,22 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/warden-schools/warden/internal/auth"
+	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/store"
 )
@@ -107,5 +119,101 @@ func TestYouTubeApprovals(t *testing.T) {
 	}
 	if a.Snapshot().YouTubeApproved(DemoKeyStage2, video, "") {
 		t.Error("the revoked video is still approved")
+	}
+}
+
+// End to end: a pupil signed in to the inspecting proxy opens a YouTube
+// video their group may not see; the block page, served inside the
+// intercepted HTTPS, offers staff an approval form; a pupil cannot
+// approve, a member of staff with their Warden password can; the
+// approval is recorded in their name and the video is allowed for the
+// group, and for nothing else.
+func TestYouTubeApprovalFromBlockPage(t *testing.T) {
+	const video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+	var cfg config.Config
+	a, l := serveDemo(t, func(c *config.Config) {
+		if _, err := InitCA(*c, "Test School", false, time.Now); err != nil {
+			t.Fatal(err)
+		}
+		c.Listen.Proxy = "127.0.0.1:0"
+		c.ProxyAllowLoopback = true
+		c.Proxy.Inspect = true
+		c.Proxy.RequireAuth = true
+		cfg = *c
+	})
+	ctx := t.Context()
+	for login, set := range map[string]struct {
+		pw   string
+		role auth.Role
+	}{"ava.evans": {"purple otter 42", auth.RoleNone}, "gsmith": {"paper lantern over the river", auth.RoleHeadteacher}} {
+		p, err := a.Directory.PersonByLogin(ctx, login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Accounts.Set(ctx, "test", p.ID, set.pw, auth.SetOptions{Role: set.role}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootPEM, err := os.ReadFile(filepath.Join(CADir(cfg), "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	proxyURL := &url.URL{Scheme: "http", Host: l.Proxy, User: url.UserPassword("ava.evans", "purple otter 42")}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections()
+	// Reception (early-years-ks1) may visit approved sites only. The
+	// request never leaves Warden: it is decided inside the tunnel.
+	resp, err := client.Get(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	action := "http://" + l.HTTP + "/blocked/youtube"
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "Ava Evans") || !strings.Contains(page, `action="`+action+`"`) ||
+		!strings.Contains(page, "Teachers: approve this video for early-years-ks1") {
+		t.Fatalf("block page: %d\n%s", resp.StatusCode, page)
+	}
+	m := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no token in\n%s", page)
+	}
+	token := html.UnescapeString(m[1])
+	post := func(login, password string) (int, string) {
+		t.Helper()
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.PostForm(action, url.Values{"token": {token}, "login": {login}, "password": {password}, "reason": {"Reception: minibeasts"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location") + string(b)
+	}
+	if code, out := post("ava.evans", "purple otter 42"); code != http.StatusForbidden || !strings.Contains(out, "Only staff can approve") {
+		t.Fatalf("pupil approving: %d %s", code, out)
+	}
+	if code, out := post("gsmith", "not my password"); code != http.StatusForbidden || !strings.Contains(out, "Sign-in failed") {
+		t.Fatalf("wrong password: %d %s", code, out)
+	}
+	if code, out := post("gsmith", "paper lantern over the river"); code != http.StatusSeeOther || !strings.HasPrefix(out, "thanks?kind=youtube") {
+		t.Fatalf("staff approving: %d %s", code, out)
+	}
+	approvals, err := a.YouTubeApprovals(ctx, DemoEarlyYears)
+	if err != nil || len(approvals) != 1 || approvals[0].Ref.ID != "dQw4w9WgXcQ" || approvals[0].By != "gsmith" ||
+		approvals[0].Group != DemoEarlyYears || approvals[0].Reason != "Reception: minibeasts" {
+		t.Fatalf("approvals %+v, %v", approvals, err)
+	}
+	if err := a.ReloadIfChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]policy.Action{video: policy.Allow, "https://www.youtube.com/watch?v=aaaaaaaaaaa": policy.Block} {
+		res, err := a.Check(ctx, CheckRequest{Target: target, Group: DemoEarlyYears})
+		if err != nil || res.Explanation.Decision.Action != want {
+			t.Errorf("check %s: %+v, %v; want %s", target, res.Explanation.Decision, err, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -90,4 +91,29 @@ func MinPasswordLen(k directory.Kind, r Role) int {
 		return MinPasswordPupil
 	}
 	return MinPasswordStaff
+}
+
+// Permission is something a role may do. The console's permissions
+// matrix grows from here.
+type Permission string
+
+// Permissions.
+const (
+	// PermApproveYouTube approves a YouTube video or channel for a group,
+	// for teaching (from the block page or the console).
+	PermApproveYouTube Permission = "approve-youtube"
+)
+
+// ErrNotPermitted means the account's role may not do what was asked.
+var ErrNotPermitted = errors.New("not permitted for this role")
+
+// Can reports whether role r has permission p.
+func (r Role) Can(p Permission) bool {
+	switch p {
+	case PermApproveYouTube:
+		// Every member of staff teaches or supports teaching; governors
+		// and accounts without a console role do not.
+		return r != RoleNone && r != RoleGovernor
+	}
+	return false
 }

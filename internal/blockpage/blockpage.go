@@ -60,13 +60,22 @@ const (
 	FieldToken   = "token"
 	FieldMessage = "message"
 	FieldURL     = "url"
+	// The teachers' YouTube approval form's fields.
+	FieldLogin    = "login"
+	FieldPassword = "password"
+	FieldReason   = "reason"
 )
 
 // Paths of the form handlers on the web listener, below ActionURL.
 const (
-	ReviewPath = "/blocked/review"
-	ReportPath = "/blocked/report"
+	ReviewPath  = "/blocked/review"
+	ReportPath  = "/blocked/report"
+	YouTubePath = "/blocked/youtube"
 )
+
+// MaxReasonLen is the longest reason (in characters) a teacher's YouTube
+// approval keeps.
+const MaxReasonLen = 500
 
 // MaxMessageLen is the longest message (in characters) the forms accept.
 const MaxMessageLen = 1000
@@ -85,6 +94,11 @@ type Info struct {
 	Subject identity.Subject
 	// ClientIP is the address the request came from.
 	ClientIP netip.Addr
+	// URLFiltered says the request was seen whole (plain HTTP through the
+	// proxy, or inspected HTTPS), so that URL-level exceptions, such as a
+	// YouTube approval, apply to it; a name the DNS filter blocked is
+	// not.
+	URLFiltered bool
 }
 
 // Options configure a Page.
@@ -114,6 +128,11 @@ type Options struct {
 	// Rand is the source of the reference ids' random part; pass
 	// crypto/rand.Reader. Reads are serialised.
 	Rand io.Reader
+	// TeacherApproval offers, on the block page of a YouTube video or
+	// channel, a form for a member of staff to approve it for the group
+	// with their Warden login and password. The form carries a password,
+	// so it is offered only when ActionURL is HTTPS or on loopback.
+	TeacherApproval bool
 }
 
 // Page renders block pages and notices and verifies their tokens. It is
@@ -138,6 +157,8 @@ type Page struct {
 	csp        string
 	reviewPath string
 	reportPath string
+	// teacher says the YouTube approval form is offered.
+	teacher bool
 
 	// Rendering the template is most of a page's cost, and a school's
 	// blocked requests repeat (the same site, the same device, often
@@ -209,6 +230,8 @@ func New(opts Options) (*Page, error) {
 		maxAge: opts.TokenMaxAge,
 		now:    opts.Now,
 		rand:   opts.Rand,
+		// Never ask for a password that would cross the network in clear.
+		teacher: opts.TeacherApproval && PasswordSafe(action),
 	}
 	if p.tax == nil {
 		p.tax = lists.DefaultTaxonomy()
@@ -280,6 +303,24 @@ func parseActionURL(s string) (action, origin string, err error) {
 	}
 	origin = u.Scheme + "://" + u.Host
 	return origin + strings.TrimSuffix(u.EscapedPath(), "/"), origin, nil
+}
+
+// PasswordSafe reports whether a form posting to actionURL may carry a
+// password: over HTTPS, or over plain HTTP to a loopback address (tests,
+// a demo on one machine).
+func PasswordSafe(actionURL string) bool {
+	u, err := url.Parse(actionURL)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.IsLoopback()
+	}
+	return h == "localhost"
 }
 
 // ActionURL returns the base URL the forms post to, without a trailing
@@ -355,7 +396,7 @@ func recentKey(info Info) string {
 	d, who := info.Decision, info.Subject
 	return strings.Join([]string{info.Host, info.URL, d.Category, d.List, d.Rule, d.Reason, strconv.FormatBool(d.Mandatory), d.Group,
 		strconv.FormatInt(d.PolicyVersion, 10), info.ClientIP.String(), strconv.FormatInt(who.DeviceID, 10), who.Device,
-		strconv.FormatInt(who.PersonID, 10), who.Person, who.Group}, "\x00")
+		strconv.FormatInt(who.PersonID, 10), who.Person, who.Group, strconv.FormatBool(info.URLFiltered)}, "\x00")
 }
 
 // render renders a new page for info, with its own reference and token.
@@ -390,7 +431,7 @@ func (p *Page) skeleton(data pageView) (*skeleton, error) {
 	if data.Mandatory {
 		mandatory = "1"
 	}
-	key := strings.Join([]string{data.Host, data.URL, data.Category, data.Reason, mandatory, data.LawList, data.Who, data.Group}, "\x00")
+	key := strings.Join([]string{data.Host, data.URL, data.Category, data.Reason, mandatory, data.LawList, data.Who, data.Group, data.YouTube}, "\x00")
 	p.skeletonsMu.Lock()
 	sk := p.skeletons[key]
 	p.skeletonsMu.Unlock()
@@ -470,6 +511,11 @@ type pageView struct {
 	ReportURL  string
 	MessageMax int
 	URLMax     int
+	// YouTube is "video" or "channel" when teachers may approve the
+	// blocked page from here, else "".
+	YouTube    string
+	YouTubeURL string
+	ReasonMax  int
 }
 
 // layoutView is what the layout shows around every page.
@@ -539,6 +585,9 @@ func (p *Page) pageData(info Info) (pageView, error) {
 		}
 		v.Reason = d.Reason
 		c.Reason = truncate(d.Reason, maxReasonLen)
+		if ref, err := policy.ParseYouTubeRef(c.URL); p.teacher && info.URLFiltered && c.URL != "" && err == nil && group != "" {
+			v.YouTube, v.YouTubeURL, v.ReasonMax = ref.Kind.String(), p.action+YouTubePath, MaxReasonLen
+		}
 	}
 	if v.Token, err = signToken(p.key, c); err != nil {
 		return pageView{}, err

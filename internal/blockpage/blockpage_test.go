@@ -500,3 +500,72 @@ func TestSkeletonCache(t *testing.T) {
 		t.Error("a stand-in left in the page")
 	}
 }
+
+// The YouTube approval form, which carries a staff password, is offered
+// only where it works and is safe: a YouTube video or channel seen whole
+// (URL-level filtering), a group to approve it for, not a mandatory
+// list, and an action URL over HTTPS or on loopback.
+func TestTeacherApprovalForm(t *testing.T) {
+	const video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+	dec := policy.Decision{Action: policy.Block, Category: "streaming", Reason: "Blocked: streaming is blocked for infants.", Group: "infants"}
+	info := Info{Host: "www.youtube.com", URL: video, Decision: dec, URLFiltered: true, ClientIP: netip.MustParseAddr("10.1.2.3")}
+	page := func(action string, teacher bool) *Page {
+		p, err := New(Options{Key: testKey, ActionURL: action, Now: func() time.Time { return testNow }, Rand: zeroRand{}, TeacherApproval: teacher})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	channel := info
+	channel.URL = "https://www.youtube.com/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw"
+	dnsBlocked := info
+	dnsBlocked.URLFiltered = false
+	notYouTube := info
+	notYouTube.Host, notYouTube.URL = "vimeo.com", "https://vimeo.com/12345"
+	mandatory := info
+	mandatory.Decision.Mandatory, mandatory.Decision.List = true, "iwf"
+	noGroup := info
+	noGroup.Decision.Group = ""
+	for _, tc := range []struct {
+		name    string
+		action  string
+		teacher bool
+		info    Info
+		want    string // "" for no form
+	}{
+		{"video over HTTPS", "https://warden.school.example", true, info, "Teachers: approve this video for infants"},
+		{"channel", "https://warden.school.example", true, channel, "Teachers: approve this channel for infants"},
+		{"loopback", "http://127.0.0.1:8080", true, info, "Teachers: approve this video"},
+		{"plain HTTP on the network", "http://warden.school.example", true, info, ""},
+		{"not enabled", "https://warden.school.example", false, info, ""},
+		{"blocked by DNS", "https://warden.school.example", true, dnsBlocked, ""},
+		{"not YouTube", "https://warden.school.example", true, notYouTube, ""},
+		{"mandatory list", "https://warden.school.example", true, mandatory, ""},
+		{"no group", "https://warden.school.example", true, noGroup, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := string(page(tc.action, tc.teacher).HTML(tc.info))
+			has := strings.Contains(body, `action="`+strings.TrimSuffix(tc.action, "/")+YouTubePath+`"`)
+			if tc.want == "" {
+				if has || strings.Contains(body, `type="password"`) {
+					t.Fatalf("approval form offered:\n%s", body)
+				}
+				return
+			}
+			if !has || !strings.Contains(body, tc.want) || !strings.Contains(body, `name="password" type="password" autocomplete="current-password"`) {
+				t.Fatalf("no approval form (want %q):\n%s", tc.want, body)
+			}
+		})
+	}
+}
+
+func TestPasswordSafe(t *testing.T) {
+	for url, want := range map[string]bool{
+		"https://warden.school.example": true, "http://127.0.0.1:8080": true, "http://[::1]:8080": true,
+		"http://localhost:8080": true, "http://warden.school.example": false, "http://10.0.0.5": false, "::bad": false,
+	} {
+		if got := PasswordSafe(url); got != want {
+			t.Errorf("PasswordSafe(%q) = %v, want %v", url, got, want)
+		}
+	}
+}

@@ -223,7 +223,7 @@ func (cc *clientConn) challenge(start time.Time) bool {
 // the connection open when the request's body allows it.
 func (cc *clientConn) block(start time.Time, host, url string, who *identity.Subject, d *policy.Decision) bool {
 	p := cc.p
-	b := Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip}
+	b := Blocked{Time: start, Host: host, URL: url, Decision: *d, Subject: *who, ClientIP: cc.ip, URLFiltered: url != ""}
 	var page []byte
 	if p.opts.BlockPage != nil {
 		// Rendered into a pooled buffer: blocked requests come fast

@@ -74,7 +74,9 @@ type Authenticator interface {
 
 // Inspector intercepts TLS for allowed CONNECTs (optional).
 type Inspector interface {
-	// Inspect reports whether an allowed CONNECT to host (no port) is to be intercepted.
+	// Inspect reports whether a CONNECT to host (no port), allowed or
+	// blocked (d), is to be intercepted; a blocked one not intercepted
+	// gets a 403 text.
 	Inspect(host string, d policy.Decision, who identity.Subject) bool
 	// ServeTLS takes over client, a connection on which the proxy has already
 	// replied "200 Connection established" to CONNECT target (host:port); it
@@ -100,6 +102,9 @@ type Blocked struct {
 	Decision  policy.Decision
 	Subject   identity.Subject
 	ClientIP  netip.Addr
+	// URLFiltered says the request was seen whole (plain HTTP, or HTTPS
+	// inspected), so URL-level exceptions apply to it.
+	URLFiltered bool
 }
 
 // Options configure a Proxy. Zero values mean the documented defaults.

@@ -895,33 +895,49 @@ func (f *fakeInspector) ServeTLS(ctx context.Context, client net.Conn, target st
 	io.WriteString(client, "inspected")
 }
 
+// A CONNECT the Inspector takes is handed over with the bytes already
+// read; a blocked host it takes is handed over too (so the block page
+// shows inside the TLS), and recorded as the block it is.
 func TestInspectorHandOver(t *testing.T) {
-	insp := &fakeInspector{inspect: true, got: make(chan string, 1)}
+	for _, tc := range []struct{ host, action string }{{"allowed.test", "allow"}, {"bet.test", "block"}} {
+		t.Run(tc.host, func(t *testing.T) {
+			insp := &fakeInspector{inspect: true, got: make(chan string, 1)}
+			e := newEnv(t, func(o *Options) { o.Inspector = insp })
+			rc := e.dialRaw(t)
+			// The first bytes inside the tunnel come with the CONNECT head, so
+			// the proxy has them buffered when it hands over.
+			rc.send("CONNECT " + tc.host + ":443 HTTP/1.1\r\n\r\nhello")
+			line, _ := rc.br.ReadString('\n')
+			blank, _ := rc.br.ReadString('\n')
+			if line != "HTTP/1.1 200 Connection established\r\n" || blank != "\r\n" {
+				t.Fatalf("%q %q", line, blank)
+			}
+			select {
+			case got := <-insp.got:
+				if got != tc.host+":443 pupils 127.0.0.1 hello" {
+					t.Errorf("inspector got %q", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("inspector not called")
+			}
+			rest, _ := io.ReadAll(rc.br)
+			if string(rest) != "inspected" {
+				t.Errorf("client got %q", rest)
+			}
+			ev := e.events.waitFor(t, "CONNECT", func(ev events.Event) bool { return ev.Method == "CONNECT" })
+			if ev.Upstream != "inspect" || ev.Status != "200" || ev.Action != tc.action {
+				t.Errorf("event %+v", ev)
+			}
+		})
+	}
+	// A blocked host the Inspector does not take (a bypass host) gets
+	// the 403 text.
+	insp := &fakeInspector{inspect: false, got: make(chan string, 1)}
 	e := newEnv(t, func(o *Options) { o.Inspector = insp })
 	rc := e.dialRaw(t)
-	// The first bytes inside the tunnel come with the CONNECT head, so
-	// the proxy has them buffered when it hands over.
-	rc.send("CONNECT allowed.test:443 HTTP/1.1\r\n\r\nhello")
-	line, _ := rc.br.ReadString('\n')
-	blank, _ := rc.br.ReadString('\n')
-	if line != "HTTP/1.1 200 Connection established\r\n" || blank != "\r\n" {
-		t.Fatalf("%q %q", line, blank)
-	}
-	select {
-	case got := <-insp.got:
-		if got != "allowed.test:443 pupils 127.0.0.1 hello" {
-			t.Errorf("inspector got %q", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("inspector not called")
-	}
-	rest, _ := io.ReadAll(rc.br)
-	if string(rest) != "inspected" {
-		t.Errorf("client got %q", rest)
-	}
-	ev := e.events.waitFor(t, "CONNECT", func(ev events.Event) bool { return ev.Method == "CONNECT" })
-	if ev.Upstream != "inspect" || ev.Status != "200" {
-		t.Errorf("event %+v", ev)
+	rc.send("CONNECT bet.test:443 HTTP/1.1\r\n\r\n")
+	if resp, _ := rc.response("CONNECT"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("blocked, not inspected: %d", resp.StatusCode)
 	}
 }
 

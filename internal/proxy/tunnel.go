@@ -12,9 +12,11 @@ import (
 	"github.com/warden-schools/warden/internal/policy"
 )
 
-// connect answers a CONNECT: refused ports and blocked hosts get a 403
-// text, inspected hosts go to the Inspector, the rest get a tunnel. The
-// client connection ends with the tunnel.
+// connect answers a CONNECT: refused ports get a 403 text; hosts the
+// Inspector takes (allowed or blocked: inside, each request gets its own
+// decision and a blocked one the block page) go to it; other blocked
+// hosts get a 403 text; the rest get a tunnel. The client connection
+// ends with the tunnel.
 func (cc *clientConn) connect(start time.Time, host string, who *identity.Subject, d *policy.Decision) bool {
 	p, r := cc.p, &cc.req
 	if !p.ports[r.port] {
@@ -22,18 +24,24 @@ func (cc *clientConn) connect(start time.Time, host string, who *identity.Subjec
 			"Warden allows CONNECT only to the configured ports (normally 443).", oRefused, "connect-port")
 		return false
 	}
-	if d.Blocked() {
+	insp := p.opts.Inspector
+	inspect := insp != nil && insp.Inspect(host, *d, *who)
+	if d.Blocked() && !inspect {
 		body := connectBlockedText(host, d.Reason)
 		cc.writeResponse(http.StatusForbidden, "text/plain; charset=utf-8", body, false, "")
 		cc.record(start, host, "", who, d, result{status: http.StatusForbidden, bytes: int64(len(body)), latency: p.now().Sub(start), outcome: oBlock})
 		return false
 	}
-	if insp := p.opts.Inspector; insp != nil && insp.Inspect(host, *d, *who) {
+	if inspect {
 		target := string(r.target)
 		if err := cc.established(); err != nil {
 			return false
 		}
-		cc.record(start, host, "", who, d, result{status: http.StatusOK, latency: p.now().Sub(start), outcome: oAllow, upstream: "inspect"})
+		outcome := oAllow
+		if d.Blocked() {
+			outcome = oBlock
+		}
+		cc.record(start, host, "", who, d, result{status: http.StatusOK, latency: p.now().Sub(start), outcome: outcome, upstream: "inspect"})
 		cc.conn.SetDeadline(time.Time{})
 		insp.ServeTLS(p.hardCtx, &handoffConn{c: cc.conn, br: cc.br}, target, *who, cc.ip)
 		return false

@@ -29,6 +29,12 @@ func (w *Web) thanks(rw http.ResponseWriter, r *http.Request) {
 			"The people who look after online safety at school will check the site.",
 			"If something you saw upset or worried you, please talk to a teacher or another adult you trust. You have done the right thing by telling us.",
 		}
+	case "youtube":
+		n.Title = "Approved for teaching"
+		n.Paragraphs = []string{
+			"The approval is recorded in your name. Go back and reload the page: it opens for the group within a few seconds.",
+			"YouTube's Restricted Mode stays on for everything else. The approval can be revoked from the console or with warden youtube revoke.",
+		}
 	default:
 		n.Title = "Thank you"
 		n.Paragraphs = []string{"Your form has been sent."}

@@ -7,7 +7,8 @@ import "net/http"
 //	GET  /blocked          the block page for ?host= (and optional &url=), for links and tests
 //	POST /blocked/review   "this should not be blocked": store a review request
 //	POST /blocked/report   "report an unsuitable site": store a site report
-//	GET  /blocked/thanks   confirmation with the reference (?kind=review|report&ref=)
+//	POST /blocked/youtube  a member of staff approves a blocked YouTube video or channel
+//	GET  /blocked/thanks   confirmation with the reference (?kind=review|report|youtube&ref=)
 //
 // Wrap the listener's handler in BlockForeignHosts so that names the DNS
 // filter blocked get the block page on any path.
@@ -15,5 +16,6 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /blocked", w.blocked)
 	mux.HandleFunc("POST /blocked/review", w.postReview)
 	mux.HandleFunc("POST /blocked/report", w.postReport)
+	mux.HandleFunc("POST /blocked/youtube", w.postYouTube)
 	mux.HandleFunc("GET /blocked/thanks", w.thanks)
 }

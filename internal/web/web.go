@@ -39,6 +39,10 @@ type Options struct {
 	// any other name came to Warden because the DNS filter answered a
 	// blocked name with Warden's address.
 	OwnHosts []string
+	// YouTube approves blocked YouTube videos on a member of staff's word
+	// (the block page offers the form when blockpage.Options has
+	// TeacherApproval); nil refuses such approvals.
+	YouTube YouTubeApprover
 	// Logger receives the package's messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -65,6 +69,7 @@ type Web struct {
 	log      *slog.Logger
 	now      func() time.Time
 	limiter  *limiter
+	youTube  YouTubeApprover
 }
 
 // New checks opts and returns a Web.
@@ -83,7 +88,7 @@ func New(opts Options) (*Web, error) {
 		errs = append(errs, errors.New("rate limit and window must not be negative"))
 	}
 	w := &Web{page: opts.Page, reviews: opts.Reviews, policy: opts.Policy, identity: opts.Identity,
-		own: map[string]bool{}, log: opts.Logger, now: opts.Now}
+		own: map[string]bool{}, log: opts.Logger, now: opts.Now, youTube: opts.YouTube}
 	hosts := opts.OwnHosts
 	if opts.Page != nil {
 		hosts = append(hosts[:len(hosts):len(hosts)], opts.Page.ActionURL())

@@ -44,6 +44,7 @@ func testPolicy(t testing.TB) *policy.Snapshot {
 	}
 	m, err := lists.Compile([]*lists.List{
 		mk("ut1/gambling", []string{"gambling"}, false, "bet365.com"),
+		mk("ut1/audio-video", []string{"streaming"}, false, "youtube.com"),
 		mk("iwf", []string{"child-abuse"}, true, "images.example-host.net/secret-abuse-path"),
 	})
 	if err != nil {
@@ -51,7 +52,7 @@ func testPolicy(t testing.TB) *policy.Snapshot {
 	}
 	snap, err := policy.Compile(policy.Config{
 		Version: 42, Taxonomy: lists.DefaultTaxonomy(), Lists: m,
-		Groups: []policy.Group{{ID: "key-stage-2", DefaultAction: policy.Allow}},
+		Groups: []policy.Group{{ID: "key-stage-2", DefaultAction: policy.Allow, Categories: map[string]policy.Action{"streaming": policy.Block}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,9 @@ type Blocked struct {
 	Decision policy.Decision
 	Subject  identity.Subject
 	ClientIP netip.Addr
+	// URLFiltered says the whole request was seen, so URL-level
+	// exceptions apply to it: always, once inspected.
+	URLFiltered bool
 }
 
 // fallbackPage is the block page used when Options.BlockPage is nil.

@@ -220,7 +220,7 @@ func verificationError(err error) (string, bool) {
 
 // serveBlocked answers with the block page.
 func (in *Inspector) serveBlocked(w http.ResponseWriter, ex *exchange) {
-	b := Blocked{Time: ex.start, Host: ex.host, URL: ex.url, Decision: ex.decision, Subject: ex.s.who, ClientIP: ex.s.clientIP}
+	b := Blocked{Time: ex.start, Host: ex.host, URL: ex.url, Decision: ex.decision, Subject: ex.s.who, ClientIP: ex.s.clientIP, URLFiltered: ex.url != ""}
 	ex.blocked = &b
 	var page []byte
 	if in.opts.BlockPage != nil {

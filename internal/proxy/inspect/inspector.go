@@ -169,14 +169,13 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Close closes idle upstream connections.
 func (in *Inspector) Close() { in.transport.CloseIdleConnections() }
 
-// Inspect reports whether an allowed CONNECT to host (no port) is to be
-// intercepted: not when it is blocked (the proxy refuses it), when the
-// host or a parent domain is a bypass host, or when a list holding it
-// carries a bypass category.
+// Inspect reports whether a CONNECT to host (no port) is to be
+// intercepted, whatever its decision: a blocked host is intercepted too,
+// so that the browser shows the block page rather than a connection
+// error, and URL-level exceptions under it (an approved YouTube video)
+// apply. Not intercepted: a host that is, or is under, a bypass host, or
+// that a list with a bypass category holds.
 func (in *Inspector) Inspect(host string, d policy.Decision, who identity.Subject) bool {
-	if d.Blocked() {
-		return false
-	}
 	h, err := lists.NormalizeHost(host)
 	if err != nil {
 		return false // the proxy refuses hosts that are not names

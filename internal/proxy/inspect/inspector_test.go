@@ -401,7 +401,7 @@ func TestInspect(t *testing.T) {
 		{"warden.school.example", false}, // configured
 		{"portal.warden.school.example", false},
 		{"notapple.com", true},
-		{"adult.example", false}, // blocked: the proxy refuses it
+		{"adult.example", true}, // blocked: intercepted, so the block page shows
 		{"bad host", false},
 	}
 	for _, tt := range tests {
