@@ -47,10 +47,12 @@ func (e *LockedError) Error() string {
 	return "too many failed sign-ins: the account is locked until " + e.Until.Format("15:04 MST")
 }
 
-// People finds people in the directory (a *directory.Directory).
+// People finds people in the directory, and adds the first
+// administrator to it (a *directory.Directory).
 type People interface {
 	Person(ctx context.Context, id int64) (directory.Person, error)
 	PersonByLogin(ctx context.Context, login string) (directory.Person, error)
+	AddPerson(ctx context.Context, actor string, p directory.Person) (int64, error)
 }
 
 // Account is a person's credentials and what they allow, with the person
@@ -88,6 +90,12 @@ type Options struct {
 	// MaxConcurrent bounds password hashes computed at once, each taking
 	// Params.Memory (2).
 	MaxConcurrent int
+	// Sealer seals two-factor secrets at rest (the master key ring); nil
+	// leaves two-factor authentication unavailable.
+	Sealer Sealer
+	// SessionIdle and SessionMax are how long a console session lasts
+	// unused and at most (DefaultSessionIdle, DefaultSessionMax).
+	SessionIdle, SessionMax time.Duration
 	// SchoolName returns the school's name, whose words a password must
 	// not contain (nil: none).
 	SchoolName func(context.Context) string
@@ -118,6 +126,12 @@ func New(db *store.DB, people People, opts Options) (*Accounts, error) {
 	}
 	if opts.Params == (Params{}) {
 		opts.Params = DefaultParams()
+	}
+	if opts.SessionIdle <= 0 {
+		opts.SessionIdle = DefaultSessionIdle
+	}
+	if opts.SessionMax <= 0 {
+		opts.SessionMax = DefaultSessionMax
 	}
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 2
@@ -218,6 +232,10 @@ func (s *Accounts) Set(ctx context.Context, actor string, personID int64, passwo
 		if err != nil {
 			return fmt.Errorf("set password for %s: %w", p.DisplayName(), err)
 		}
+		// A new password, perhaps set by someone else, ends every session.
+		if err := endSessions(ctx, tx, p.ID); err != nil {
+			return err
+		}
 		_, err = store.AddRevision(ctx, tx, now, actor, fmt.Sprintf("set the password of %s (person %d, role %s)", p.DisplayName(), p.ID, o.Role))
 		return err
 	})
@@ -288,13 +306,26 @@ func (s *Accounts) Remove(ctx context.Context, actor string, personID int64) err
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%s has no account: %w", p.DisplayName(), store.ErrNotFound)
 		}
+		if err := endSessions(ctx, tx, p.ID); err != nil {
+			return err
+		}
 		_, err = store.AddRevision(ctx, tx, s.opts.Now(), actor, fmt.Sprintf("removed the account of %s (person %d)", p.DisplayName(), p.ID))
 		return err
 	})
 }
 
+// endSessions ends every console session of a person, inside a change to
+// their account.
+func endSessions(ctx context.Context, q store.Querier, personID int64) error {
+	if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM sessions WHERE person_id = ?`), personID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
+}
+
 // update runs one UPDATE of p's account (args, then updated_at, then the
-// person id) and records a revision.
+// person id), ends their sessions (a role, lockout or second factor that
+// changed must be signed in with afresh) and records a revision.
 func (s *Accounts) update(ctx context.Context, actor string, p directory.Person, summary, query string, arg any) error {
 	now := s.opts.Now()
 	return s.db.WithTx(ctx, func(tx *store.Tx) error {
@@ -304,6 +335,9 @@ func (s *Accounts) update(ctx context.Context, actor string, p directory.Person,
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%s has no account: %w", p.DisplayName(), store.ErrNotFound)
+		}
+		if err := endSessions(ctx, tx, p.ID); err != nil {
+			return err
 		}
 		_, err = store.AddRevision(ctx, tx, now, actor, fmt.Sprintf(summary, p.DisplayName(), p.ID))
 		return err

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/directory"
+	"github.com/warden-schools/warden/internal/keyring"
 	"github.com/warden-schools/warden/internal/store"
 	"github.com/warden-schools/warden/internal/wardentest"
 )
@@ -38,7 +40,12 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{db: wardentest.OpenStore(t), now: time.Date(2026, 9, 3, 8, 30, 0, 0, time.UTC)}
 	f.dir = directory.New(f.db, f.clock)
-	a, err := New(f.db, f.dir, Options{Now: f.clock, Rand: rand.Reader, Params: testParams, SchoolName: func(context.Context) string { return "Greenfield Primary" }})
+	ring, err := keyring.New(bytes.Repeat([]byte{7}, 32), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(f.db, f.dir, Options{Now: f.clock, Rand: rand.Reader, Params: testParams, Sealer: ring,
+		SchoolName: func(context.Context) string { return "Greenfield Primary" }})
 	if err != nil {
 		t.Fatal(err)
 	}
