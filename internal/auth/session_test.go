@@ -77,8 +77,10 @@ func TestSessions(t *testing.T) {
 	}
 	// Signing out, a new password, disabling and leaving all end sessions.
 	for name, end := range map[string]func(cookie string){
-		"sign out":     func(c string) { f.accounts.EndSession(ctx, c) },
-		"new password": func(string) { f.accounts.Set(ctx, "it", staff.Person.ID, "another quiet harbour", SetOptions{Role: RoleStaff}) },
+		"sign out": func(c string) { f.accounts.EndSession(ctx, c) },
+		"new password": func(string) {
+			f.accounts.Set(ctx, "it", staff.Person.ID, "another quiet harbour", SetOptions{Role: RoleStaff})
+		},
 		"disabled":     func(string) { f.accounts.SetDisabled(ctx, "it", staff.Person.ID, true) },
 		"role changed": func(string) { f.accounts.SetRole(ctx, "it", staff.Person.ID, RoleGovernor) },
 		"left":         func(string) { f.dir.SetPersonActive(ctx, "it", staff.Person.ID, false) },
