@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/warden-schools/warden/internal/directory"
@@ -93,27 +94,78 @@ func MinPasswordLen(k directory.Kind, r Role) int {
 	return MinPasswordStaff
 }
 
-// Permission is something a role may do. The console's permissions
-// matrix grows from here.
+// Permission is something a role may do in the console.
 type Permission string
 
-// Permissions.
+// Permissions. The matrix of which role holds which is Matrix; the README
+// shows it as a table, which a test keeps in step.
 const (
+	// PermCheckSite is "Why is this blocked?": decide any address for any
+	// group, as warden check does.
+	PermCheckSite Permission = "check-site"
 	// PermApproveYouTube approves a YouTube video or channel for a group,
 	// for teaching (from the block page or the console).
 	PermApproveYouTube Permission = "approve-youtube"
+	// PermViewFiltering shows group policies, categories, lists,
+	// exceptions, schedules and zones, and the change log.
+	PermViewFiltering Permission = "view-filtering"
+	// PermProposeChange proposes a change to filtering, and handles the
+	// review-request queue.
+	PermProposeChange Permission = "propose-change"
+	// PermApproveChange approves a change that loosens protection for
+	// pupils, proposed by someone else (the DfE standards' sign-off by
+	// leadership).
+	PermApproveChange Permission = "approve-change"
+	// PermViewPeople shows people, devices and zones.
+	PermViewPeople Permission = "view-people"
+	// PermManagePeople imports people, registers devices and issues
+	// device tokens.
+	PermManagePeople Permission = "manage-people"
+	// PermViewAccessLog shows the access log: who visited what.
+	PermViewAccessLog Permission = "view-access-log"
+	// PermViewSafeguarding shows safeguarding concerns and records.
+	PermViewSafeguarding Permission = "view-safeguarding"
+	// PermViewReports shows reports for leadership and governors.
+	PermViewReports Permission = "view-reports"
+	// PermManageAccounts gives people accounts and roles, resets
+	// passwords and two-factor authentication, and changes settings.
+	PermManageAccounts Permission = "manage-accounts"
+	// PermViewAudit shows the audit log of console actions and sign-ins.
+	PermViewAudit Permission = "view-audit"
 )
+
+// Permissions lists every permission in the order the matrix shows them.
+func Permissions() []Permission {
+	return []Permission{PermCheckSite, PermApproveYouTube, PermViewFiltering, PermProposeChange, PermApproveChange,
+		PermViewPeople, PermManagePeople, PermViewAccessLog, PermViewSafeguarding, PermViewReports, PermManageAccounts, PermViewAudit}
+}
+
+// Matrix returns, for each permission, the roles that hold it. It is
+// least privilege by need to know: the access log (personal browsing) is
+// for the safeguarding team, the headteacher and IT; safeguarding records
+// for the safeguarding team and the headteacher; governors see reports
+// only. An account without a role (RoleNone) holds nothing.
+func Matrix() map[Permission][]Role {
+	return map[Permission][]Role{
+		PermCheckSite:        {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT, RoleStaff},
+		PermApproveYouTube:   {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT, RoleStaff},
+		PermViewFiltering:    {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT},
+		PermProposeChange:    {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT},
+		PermApproveChange:    {RoleDSL, RoleHeadteacher, RoleLeadership},
+		PermViewPeople:       {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleIT},
+		PermManagePeople:     {RoleIT},
+		PermViewAccessLog:    {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleIT},
+		PermViewSafeguarding: {RoleDSL, RoleDeputyDSL, RoleHeadteacher},
+		PermViewReports:      {RoleDSL, RoleDeputyDSL, RoleHeadteacher, RoleLeadership, RoleGovernor},
+		PermManageAccounts:   {RoleHeadteacher, RoleIT},
+		PermViewAudit:        {RoleDSL, RoleHeadteacher},
+	}
+}
 
 // ErrNotPermitted means the account's role may not do what was asked.
 var ErrNotPermitted = errors.New("not permitted for this role")
 
 // Can reports whether role r has permission p.
 func (r Role) Can(p Permission) bool {
-	switch p {
-	case PermApproveYouTube:
-		// Every member of staff teaches or supports teaching; governors
-		// and accounts without a console role do not.
-		return r != RoleNone && r != RoleGovernor
-	}
-	return false
+	return r != RoleNone && slices.Contains(Matrix()[p], r)
 }
