@@ -20,7 +20,7 @@ import (
 
 func (c *cli) accountsCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageErr("accounts: give list, set, role, disable, enable, unlock or remove")
+		return usageErr("accounts: give list, set, role, disable, enable, unlock, reset-2fa, remove or setup-link")
 	}
 	switch args[0] {
 	case "list":
@@ -29,10 +29,12 @@ func (c *cli) accountsCmd(ctx context.Context, args []string) error {
 		return c.accountsSet(ctx, args[1:])
 	case "role":
 		return c.accountsRole(ctx, args[1:])
-	case "disable", "enable", "unlock", "remove":
+	case "disable", "enable", "unlock", "remove", "reset-2fa":
 		return c.accountsChange(ctx, args[0], args[1:])
+	case "setup-link":
+		return c.accountsSetupLink(ctx, args[1:])
 	}
-	return usageErr("accounts: unknown subcommand %q (give list, set, role, disable, enable, unlock or remove)", args[0])
+	return usageErr("accounts: unknown subcommand %q (give list, set, role, disable, enable, unlock, reset-2fa, remove or setup-link)", args[0])
 }
 
 func (c *cli) accountsList(ctx context.Context, args []string) error {
@@ -263,10 +265,46 @@ func (c *cli) accountsChange(ctx context.Context, verb string, args []string) er
 		err, done = a.Accounts.Unlock(ctx, actor(), p.ID), "Unlocked the account of %s."
 	case "remove":
 		err, done = a.Accounts.Remove(ctx, actor(), p.ID), "Removed the account of %s (the person stays in the directory)."
+	case "reset-2fa":
+		err, done = a.Accounts.ResetTOTP(ctx, actor(), p.ID), "Reset the two-factor authentication of %s: they set it up again at their next sign-in."
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, done+"\n", p.DisplayName())
+	return nil
+}
+
+// accountsSetupLink prints a new one-time link for the first
+// administrator (while no console account exists).
+func (c *cli) accountsSetupLink(ctx context.Context, args []string) error {
+	var co common
+	fs := c.flags("accounts setup-link", &co)
+	urlBase := fs.String("url-base", "", "the base URL of Warden's web listener, e.g. https://warden.school.example (default: public_url, else the listen address)")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(rest); err != nil {
+		return err
+	}
+	a, err := c.openApp(ctx, &co)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	base := *urlBase
+	if base == "" {
+		base = a.WebBase()
+	}
+	link, err := a.SetupLink(ctx, base)
+	if err != nil {
+		return err
+	}
+	if link == "" {
+		fmt.Fprintln(c.stdout, "Warden has a console administrator already: sign in at "+base+"/login. (Accounts are given in the console, or with warden accounts set.)")
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "Open this link within 24 hours to create the first administrator (it works once; earlier links stop working):\n  %s\n", link)
 	return nil
 }

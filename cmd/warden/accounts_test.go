@@ -91,3 +91,18 @@ func TestAccountsCommands(t *testing.T) {
 		t.Errorf("second remove: %d %s", r.code, r.stderr)
 	}
 }
+
+func TestAccountsSetupLink(t *testing.T) {
+	data := demoData(t)
+	r := mustWarden(t, "accounts", "setup-link", "--data", data, "--url-base", "https://warden.school.example")
+	if !regexp.MustCompile(`https://warden\.school\.example/setup/[A-Za-z0-9_-]{43}\n`).MatchString(r.stdout) {
+		t.Fatalf("setup-link:\n%s", r.stdout)
+	}
+	wardenIn(t, "copper kettle on the hill\n", "accounts", "set", "--data", data, "--role", "it", "pshah")
+	if r := mustWarden(t, "accounts", "setup-link", "--data", data); !strings.Contains(r.stdout, "administrator already") {
+		t.Fatalf("with an admin:\n%s", r.stdout)
+	}
+	if r := mustWarden(t, "accounts", "reset-2fa", "--data", data, "pshah"); !strings.Contains(r.stdout, "Reset the two-factor") {
+		t.Fatalf("reset-2fa:\n%s", r.stdout)
+	}
+}

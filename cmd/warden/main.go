@@ -39,7 +39,7 @@ Usage:
   warden devices token issue NAME [--url-base URL] | token revoke NAME
   warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
   warden accounts list | set LOGIN [--role ROLE] [--generate] [--must-change] (password on stdin)
-  warden accounts role LOGIN ROLE | disable|enable|unlock|remove LOGIN
+  warden accounts role LOGIN ROLE | disable|enable|unlock|reset-2fa|remove LOGIN | setup-link [--url-base URL]
   warden ca      init [--name "School name"] [--force] | show
   warden youtube approve|revoke --group ID [--reason TEXT] URL_OR_ID | list [--group ID]
   warden version

@@ -175,5 +175,10 @@ func (c *cli) serveCmd(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "Web proxy on %s (%s): try  curl -x %s http://www.bet365.com/; PAC file at %s://%s/proxy.pac\n",
 				l.Proxy, inspect, l.Proxy, scheme, l.HTTP)
 		}
+		if l.SetupLink != "" {
+			fmt.Fprintf(c.stdout, "Console: no administrator yet. Open this one-time link within 24 hours to create the first account:\n  %s\n", l.SetupLink)
+		} else {
+			fmt.Fprintf(c.stdout, "Console at %s://%s/\n", scheme, l.HTTP)
+		}
 	})
 }

@@ -110,15 +110,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Access:    accesslog.New(db),
 	}
 	a.events = events.New(a.Access, events.Options{Logger: log})
-	a.Accounts, err = auth.New(db, a.Directory, auth.Options{Now: now, Rand: rand.Reader, Logger: log,
-		SchoolName: func(ctx context.Context) string {
-			s, err := a.Policies.Settings(ctx)
-			if err != nil {
-				return ""
-			}
-			return s.SchoolName
-		}})
-	if err != nil {
+	if a.Accounts, err = a.newAccounts(nil); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -141,6 +133,22 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			}),
 	)
 	return a, nil
+}
+
+// newAccounts makes the accounts service; sealer (the master key ring)
+// makes two-factor enrolment possible, which only the console needs.
+func (a *App) newAccounts(sealer auth.Sealer) (*auth.Accounts, error) {
+	return auth.New(a.db, a.Directory, auth.Options{Now: a.now, Rand: rand.Reader, Logger: a.log, Sealer: sealer,
+		SchoolName: a.schoolName})
+}
+
+// schoolName returns the school's name from the store, or "".
+func (a *App) schoolName(ctx context.Context) string {
+	s, err := a.Policies.Settings(ctx)
+	if err != nil {
+		return ""
+	}
+	return s.SchoolName
 }
 
 // QueryEvents returns the function the filters hand events to, or nil

@@ -40,6 +40,9 @@ type Listening struct {
 	// inspects TLS.
 	Proxy   string
 	Inspect bool
+	// SetupLink is the first administrator's one-time link, "" once a
+	// console account exists.
+	SetupLink string
 }
 
 // Serve runs the listeners until ctx is cancelled, reloading the policy
@@ -73,11 +76,25 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if created {
 		a.log.Warn("master_key_created", "path", MasterKeyPath(a.cfg), "advice", "back it up apart from the database: what it seals cannot be read without it")
 	}
+	if a.Accounts, err = a.newAccounts(ring); err != nil {
+		ln.Close()
+		return err
+	}
 	base := a.webBase(ln.Addr().String())
 	page, webRoutes, err := a.buildWeb(ring, base)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	console, err := a.buildConsole(ring, base, certs != nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	setup, err := a.SetupLink(ctx, base)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("set-up link: %w", err)
 	}
 	prox, err := a.listenProxy(ring, page, base)
 	if err != nil {
@@ -100,13 +117,13 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           a.handler(dnsl.doh, pac, webRoutes),
+		Handler:           a.handler(dnsl.doh, pac, webRoutes, console),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	where := Listening{HTTP: ln.Addr().String(), HTTPS: certs != nil, DoH: dnsl.doh != nil}
+	where := Listening{HTTP: ln.Addr().String(), HTTPS: certs != nil, DoH: dnsl.doh != nil, SetupLink: setup}
 	errc := make(chan error, 3)
 	// The access-log writer outlives the listeners: at shutdown they stop
 	// first, then it writes what is still queued.
@@ -273,11 +290,12 @@ func (a *App) dnsFilter() (*dnsfilter.Filter, error) {
 // handler serves the health check, metrics, DNS-over-HTTPS (doh, when
 // the DNS filter is on) and the web routes; a request for any host but
 // Warden's own gets the block page, because only the DNS filter's answer
-// for a blocked name sends a browser there. The console and API come
-// later in the web package.
-func (a *App) handler(doh, pac http.Handler, webRoutes *web.Web) http.Handler {
+// for a blocked name sends a browser there. The console (sign-in and the
+// jobs' pages) is on the same listener.
+func (a *App) handler(doh, pac http.Handler, webRoutes *web.Web, console *web.Console) http.Handler {
 	mux := http.NewServeMux()
 	webRoutes.Register(mux)
+	console.Register(mux)
 	if doh != nil {
 		mux.Handle(dnsfilter.DoHPattern, doh)
 	}

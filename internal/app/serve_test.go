@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/wardentest"
@@ -288,5 +289,34 @@ func TestBlockPageOnWebListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("healthz: %d", resp.StatusCode)
+	}
+}
+
+// A school without a console account gets a one-time set-up link when
+// Warden starts; it opens the first administrator's form.
+func TestServeSetupLink(t *testing.T) {
+	a, l := serveDemo(t, func(*config.Config) {})
+	if !strings.HasPrefix(l.SetupLink, "http://"+l.HTTP+"/setup/") {
+		t.Fatalf("set-up link %q", l.SetupLink)
+	}
+	resp, err := http.Get(l.SetupLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Create the first administrator") {
+		t.Fatalf("set-up page: %d\n%s", resp.StatusCode, body)
+	}
+	// Once an administrator exists, no link is made.
+	p, err := a.Directory.PersonByLogin(t.Context(), "pshah")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Accounts.Set(t.Context(), "test", p.ID, "copper kettle on the hill", auth.SetOptions{Role: auth.RoleIT}); err != nil {
+		t.Fatal(err)
+	}
+	if link, err := a.SetupLink(t.Context(), "http://"+l.HTTP); err != nil || link != "" {
+		t.Fatalf("link with an administrator: %q %v", link, err)
 	}
 }

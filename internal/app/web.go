@@ -133,3 +133,41 @@ func (a *App) blockedNameCerts(ring *keyring.Ring, own func(*tls.ClientHelloInfo
 		return mint(hello)
 	}
 }
+
+// consoleKeyPurpose derives the console's CSRF key from the master key.
+const consoleKeyPurpose = "console-csrf"
+
+// buildConsole makes the console. secure says people reach it over
+// HTTPS: the listener has a certificate, or public_url is https (a TLS
+// front end).
+func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.Console, error) {
+	c, err := web.NewConsole(web.ConsoleOptions{
+		Accounts:   a.Accounts,
+		Key:        ring.Key(consoleKeyPurpose, 32),
+		Secure:     secure || strings.HasPrefix(base, "https://"),
+		SchoolName: a.schoolName,
+		Logger:     a.log,
+		Now:        a.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return c, nil
+}
+
+// SetupLink returns the first administrator's one-time set-up link under
+// base (the web listener's URL), or "" when a console account exists.
+func (a *App) SetupLink(ctx context.Context, base string) (string, error) {
+	if _, console, err := a.Accounts.Count(ctx); err != nil || console > 0 {
+		return "", err
+	}
+	token, err := a.Accounts.NewSetupToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(base, "/") + "/setup/" + token, nil
+}
+
+// WebBase is the base URL people reach the web listener at, as
+// configured (public_url, else the listen address).
+func (a *App) WebBase() string { return a.webBase(a.cfg.Listen.HTTP) }

@@ -530,3 +530,32 @@ func (s *Accounts) fail(ctx context.Context, r *row) error {
 	}
 	return ErrInvalidCredentials
 }
+
+// ChangePassword sets a new password for person personID, who proves who
+// they are with their current one (at the yearly change, or when someone
+// else set it). It ends their sessions, as Set does.
+func (s *Accounts) ChangePassword(ctx context.Context, personID int64, current, next string) error {
+	acct, err := s.Get(ctx, personID)
+	if err != nil {
+		return err
+	}
+	var r row
+	if r, err = s.load(ctx, s.db, acct.Person); err != nil {
+		return err
+	}
+	ok, _, err := s.verify(ctx, r.hash, current)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if !ok {
+		return s.fail(ctx, &r)
+	}
+	if current == next {
+		return &WeakPasswordError{Reason: "the new password must differ from the current one"}
+	}
+	login := acct.Person.Username
+	if login == "" {
+		login = acct.Person.Email
+	}
+	return s.Set(ctx, login, personID, next, SetOptions{Role: acct.Role})
+}

@@ -1,0 +1,288 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/warden-schools/warden/internal/auth"
+)
+
+//go:embed templates/console/*.html
+var consoleTemplates embed.FS
+
+//go:embed static/console.css
+var consoleCSS []byte
+
+// ConsoleOptions configure a Console.
+type ConsoleOptions struct {
+	// Accounts signs people in.
+	Accounts *auth.Accounts
+	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
+	// it from the master key).
+	Key []byte
+	// Secure says people reach the console over HTTPS (the listener has a
+	// certificate, or a TLS front end forwards to it): cookies are then
+	// Secure. Without it, sign-in is refused to every client but loopback
+	// (a demo on one machine, tests), so no password crosses the network
+	// in clear.
+	Secure bool
+	// SchoolName returns the school's name for headings (nil: none).
+	SchoolName func(context.Context) string
+	// Logger receives the console's messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// SignInLimit is how many sign-in attempts (passwords and codes) one
+	// client address may make per SignInWindow (20 per 15 minutes).
+	SignInLimit  int
+	SignInWindow time.Duration
+}
+
+// Console serves the console: sign-in with two-factor authentication,
+// the first administrator's set-up, password changes, and the pages of
+// each job, shown to the roles whose permissions allow them.
+type Console struct {
+	accounts *auth.Accounts
+	key      []byte
+	secure   bool
+	school   func(context.Context) string
+	log      *slog.Logger
+	now      func() time.Time
+	signIns  *limiter
+	tmpl     map[string]*template.Template
+}
+
+// Cookie names. With Secure, the session cookie takes the __Host- prefix,
+// which browsers accept only from a secure origin, for path / and with no
+// domain: no other site or subdomain can set or read it.
+const (
+	sessionCookie     = "warden_session"
+	hostSessionCookie = "__Host-warden_session"
+	preCookie         = "warden_presession"
+	hostPreCookie     = "__Host-warden_presession"
+)
+
+// NewConsole checks opts and parses the templates.
+func NewConsole(opts ConsoleOptions) (*Console, error) {
+	if opts.Accounts == nil {
+		return nil, errors.New("console: no accounts")
+	}
+	if len(opts.Key) < 32 {
+		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
+	}
+	c := &Console{accounts: opts.Accounts, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("component", "console")
+	if c.now == nil {
+		c.now = time.Now
+	}
+	limit, window := opts.SignInLimit, opts.SignInWindow
+	if limit <= 0 {
+		limit = 20
+	}
+	if window <= 0 {
+		window = 15 * time.Minute
+	}
+	c.signIns = newLimiter(limit, window, maxLimiterClients)
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message"} {
+		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("console: parse %s: %w", page, err)
+		}
+		c.tmpl[page] = t
+	}
+	return c, nil
+}
+
+// Register adds the console's routes to mux. Pages needing a session
+// send people without one to /login.
+//
+//	GET  /                    home: the jobs the signed-in role may do
+//	GET  /login, POST /login  sign in with login and password
+//	GET  /login/2fa, POST     the second step: a TOTP code
+//	GET  /account/2fa, POST   enrol an authenticator app (first sign-in)
+//	GET  /account/password, POST  change one's password (yearly, or when set by someone else)
+//	POST /logout              sign out
+//	GET  /setup/{token}, POST the first administrator's one-time set-up link
+//	GET  /static/console.css  the style sheet
+//	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
+func (c *Console) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /static/console.css", c.css)
+	mux.HandleFunc("GET /login", c.getLogin)
+	mux.HandleFunc("POST /login", c.postLogin)
+	mux.HandleFunc("GET /login/2fa", c.withSession(stepSecond, c.getSecond))
+	mux.HandleFunc("POST /login/2fa", c.withSession(stepSecond, c.postSecond))
+	mux.HandleFunc("GET /account/2fa", c.withSession(stepEnrol, c.getEnrol))
+	mux.HandleFunc("POST /account/2fa", c.withSession(stepEnrol, c.postEnrol))
+	mux.HandleFunc("GET /account/password", c.withSession(stepPassword, c.getPassword))
+	mux.HandleFunc("POST /account/password", c.withSession(stepPassword, c.postPassword))
+	mux.HandleFunc("POST /logout", c.postLogout)
+	mux.HandleFunc("GET /setup/{token}", c.getSetup)
+	mux.HandleFunc("POST /setup/{token}", c.postSetup)
+	mux.HandleFunc("GET /{$}", c.withSession(stepFull, c.home))
+	for _, s := range sections() {
+		mux.HandleFunc("GET "+s.Path, c.withSession(stepFull, c.section(s)))
+	}
+}
+
+func (c *Console) css(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "text/css; charset=utf-8")
+	rw.Header().Set("Cache-Control", "public, max-age=3600")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.Write(consoleCSS)
+}
+
+// signedIn is who a page is for.
+type signedIn struct {
+	Name string
+	Role auth.Role
+}
+
+// view is what every console template gets.
+type view struct {
+	Title   string
+	School  string
+	Signed  *signedIn
+	Nav     []navItem
+	CSRF    string
+	Flash   string
+	Problem string
+	Data    any
+}
+
+// setHeaders sets the console's security headers: nothing loads from
+// elsewhere, no framing, no caching of pages about people.
+func setHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+// render writes page with v.
+func (c *Console) render(rw http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	if c.school != nil {
+		v.School = c.school(r.Context())
+	}
+	var b strings.Builder
+	if err := c.tmpl[page].ExecuteTemplate(&b, "layout", v); err != nil {
+		c.log.Error("render_failed", "page", page, "err", err)
+		http.Error(rw, "The page could not be shown.", http.StatusInternalServerError)
+		return
+	}
+	setHeaders(rw.Header())
+	rw.WriteHeader(status)
+	io.WriteString(rw, b.String())
+}
+
+// message renders a page of a few paragraphs and an optional link.
+func (c *Console) message(rw http.ResponseWriter, r *http.Request, status int, v view, link, linkText string, paragraphs ...string) {
+	v.Data = struct {
+		Paragraphs     []string
+		Link, LinkText string
+	}{paragraphs, link, linkText}
+	c.render(rw, r, status, "message", v)
+}
+
+// csrfFor is the CSRF token of a session (or pre-session) secret: an
+// HMAC, so it needs no storage and cannot be made without the key.
+func (c *Console) csrfFor(secret string) string {
+	m := hmac.New(sha256.New, c.key)
+	io.WriteString(m, "console csrf\x00"+secret)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkPost refuses a state-changing request whose Origin is another
+// site's or whose CSRF token is not the one for secret, writing the
+// error page. Every console form carries the token; SameSite=Strict
+// cookies and the Origin check are further layers.
+func (c *Console) checkPost(rw http.ResponseWriter, r *http.Request, secret string) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			c.forbidden(rw, r, "This form came from another site.")
+			return false
+		}
+	}
+	r.Body = http.MaxBytesReader(rw, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		c.message(rw, r, http.StatusBadRequest, view{Title: "This form could not be read"}, "", "", "Go back, reload the page and try again.")
+		return false
+	}
+	got := r.PostForm.Get("csrf")
+	if secret == "" || !hmac.Equal([]byte(got), []byte(c.csrfFor(secret))) {
+		c.forbidden(rw, r, "This form has expired or did not come from this page. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
+
+func (c *Console) forbidden(rw http.ResponseWriter, r *http.Request, why string) {
+	c.message(rw, r, http.StatusForbidden, view{Title: "Not allowed"}, "/", "Back to the start", why)
+}
+
+// cookie names and sets cookies with the console's attributes.
+func (c *Console) cookieName(base, host string) string {
+	if c.secure {
+		return host
+	}
+	return base
+}
+
+func (c *Console) setCookie(rw http.ResponseWriter, base, host, value string, maxAge int) {
+	http.SetCookie(rw, &http.Cookie{Name: c.cookieName(base, host), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteStrictMode})
+}
+
+func (c *Console) readCookie(r *http.Request, base, host string) string {
+	ck, err := r.Cookie(c.cookieName(base, host))
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// needsHTTPS refuses sign-in and set-up over plain HTTP from anywhere but
+// this machine, writing the page that says how to fix it.
+func (c *Console) needsHTTPS(rw http.ResponseWriter, r *http.Request) bool {
+	if c.secure || clientIP(r).IsLoopback() {
+		return false
+	}
+	c.message(rw, r, http.StatusForbidden, view{Title: "The console needs HTTPS"}, "", "",
+		"Signing in over this unencrypted connection would send your password across the network where others could read it.",
+		"Ask the IT technician to give Warden's web listener a certificate (tls.cert_file and tls.key_file, see the README) and to open the console at its https:// address.")
+	return true
+}
+
+// preSession returns the pre-session secret (the CSRF seed of the
+// sign-in and set-up forms), setting a new one when there is none.
+func (c *Console) preSession(rw http.ResponseWriter, r *http.Request) string {
+	if v := c.readCookie(r, preCookie, hostPreCookie); len(v) >= 40 && len(v) <= 64 {
+		return v
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return ""
+	}
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	c.setCookie(rw, preCookie, hostPreCookie, v, 0)
+	return v
+}

@@ -1,0 +1,82 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/warden-schools/warden/internal/auth"
+)
+
+// navItem is one job in the navigation.
+type navItem struct {
+	Path, Label, Summary string
+	Current              bool
+}
+
+// sectionInfo is one of the console's jobs: who may open it, what it is
+// for, and what it will hold (a page says plainly what is still to come).
+type sectionInfo struct {
+	Path, Label string
+	Perm        auth.Permission
+	Summary     string
+	Coming      string
+	Meanwhile   string
+}
+
+// sections are the console's jobs, in the navigation's order.
+func sections() []sectionInfo {
+	return []sectionInfo{
+		{Path: "/filtering", Label: "Filtering", Perm: auth.PermViewFiltering,
+			Summary:   "Group policies, categories, exceptions, schedules, safe search and lists, with every change proposed, approved and logged.",
+			Coming:    "Pages for group policies, exceptions, schedules and lists; changes as proposals with a reason and risk assessment, approved by leadership when they loosen protection for pupils; the change log with one-step revert; the review-request queue; and \"Why is this blocked?\".",
+			Meanwhile: "warden check, warden groups, warden lists and warden youtube on the server; review requests are stored from the block page."},
+		{Path: "/people", Label: "People & devices", Perm: auth.PermViewPeople,
+			Summary:   "Pupils, staff, visitors and devices; imports from the MIS; device tokens for filtering off site.",
+			Coming:    "Searchable lists, CSV import with a preview and per-row errors, device tokens (issue, revoke, show the DoH, DoT and PAC settings) and zones.",
+			Meanwhile: "warden people import, warden devices and warden zones on the server."},
+		{Path: "/monitoring", Label: "Monitoring", Perm: auth.PermViewAccessLog,
+			Summary:   "The access log: every DNS query and web request, with who asked and what was decided.",
+			Coming:    "The access-log viewer: filter by person, device, group, time, category, action and address text, paged, with CSV export.",
+			Meanwhile: "the access log is recorded in full; its counters are at /metrics."},
+		{Path: "/safeguarding", Label: "Safeguarding", Perm: auth.PermViewSafeguarding,
+			Summary: "Concerns, alerts and chronologies for the safeguarding team.",
+			Coming:  "The DSL's inbox of alerts, concern records with actions and chronologies, encrypted at rest, with every read audited."},
+		{Path: "/reports", Label: "Reports", Perm: auth.PermViewReports,
+			Summary: "Reports for leadership and governors on filtering, monitoring and online-safety concerns.",
+			Coming:  "Termly reports for governors, and the figures the school's online-safety review asks for."},
+		{Path: "/settings", Label: "Settings", Perm: auth.PermManageAccounts,
+			Summary:   "Accounts and roles, two-factor resets, the school's details.",
+			Coming:    "Accounts: give people roles, reset passwords and two-factor authentication, unlock accounts; the audit log of console actions and sign-ins.",
+			Meanwhile: "warden accounts on the server."},
+	}
+}
+
+// nav is the navigation for a role: home and the jobs it may open.
+func nav(r auth.Role, current string) []navItem {
+	items := []navItem{{Path: "/", Label: "Home", Current: current == "/"}}
+	for _, s := range sections() {
+		if r.Can(s.Perm) {
+			items = append(items, navItem{Path: s.Path, Label: s.Label, Summary: s.Summary, Current: current == s.Path})
+		}
+	}
+	return items
+}
+
+func (c *Console) home(rw http.ResponseWriter, r *http.Request, st *state) {
+	c.render(rw, r, http.StatusOK, "home", view{Title: "Home", Signed: st.signed(), Nav: nav(st.account.Role, "/"), CSRF: c.csrfFor(st.secret)})
+}
+
+// section serves one job's page to the roles allowed it, and 403 to the
+// rest.
+func (c *Console) section(s sectionInfo) func(http.ResponseWriter, *http.Request, *state) {
+	return func(rw http.ResponseWriter, r *http.Request, st *state) {
+		v := view{Title: s.Label, Signed: st.signed(), Nav: nav(st.account.Role, s.Path), CSRF: c.csrfFor(st.secret)}
+		if !st.account.Role.Can(s.Perm) {
+			c.log.Info("console_forbidden", "person", st.account.Person.ID, "role", st.account.Role, "path", s.Path)
+			c.message(rw, r, http.StatusForbidden, v, "/", "Back to the start",
+				"Your role ("+st.account.Role.String()+") does not include "+s.Label+". If you need it, ask the headteacher.")
+			return
+		}
+		v.Data = s
+		c.render(rw, r, http.StatusOK, "section", v)
+	}
+}
