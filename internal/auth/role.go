@@ -56,6 +56,27 @@ func (r Role) String() string {
 	return string(r)
 }
 
+// Label is the role's name for people: "DSL", "IT technician".
+func (r Role) Label() string {
+	switch r {
+	case RoleDSL:
+		return "DSL"
+	case RoleDeputyDSL:
+		return "Deputy DSL"
+	case RoleHeadteacher:
+		return "Headteacher"
+	case RoleLeadership:
+		return "Leadership"
+	case RoleIT:
+		return "IT technician"
+	case RoleStaff:
+		return "Staff"
+	case RoleGovernor:
+		return "Governor"
+	}
+	return "No console role"
+}
+
 // RequiresTOTP reports whether the role must sign in to the console with a
 // second factor: the roles that see safeguarding records or control the
 // filter.

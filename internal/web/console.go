@@ -151,7 +151,8 @@ func (c *Console) css(rw http.ResponseWriter, _ *http.Request) {
 // signedIn is who a page is for.
 type signedIn struct {
 	Name string
-	Role auth.Role
+	// Role is the role's label.
+	Role string
 }
 
 // view is what every console template gets.

@@ -73,7 +73,7 @@ func (c *Console) section(s sectionInfo) func(http.ResponseWriter, *http.Request
 		if !st.account.Role.Can(s.Perm) {
 			c.log.Info("console_forbidden", "person", st.account.Person.ID, "role", st.account.Role, "path", s.Path)
 			c.message(rw, r, http.StatusForbidden, v, "/", "Back to the start",
-				"Your role ("+st.account.Role.String()+") does not include "+s.Label+". If you need it, ask the headteacher.")
+				"Your role ("+st.account.Role.Label()+") does not include "+s.Label+". If you need it, ask the headteacher.")
 			return
 		}
 		v.Data = s

@@ -32,7 +32,7 @@ type state struct {
 
 // signed returns who the page is for.
 func (s *state) signed() *signedIn {
-	return &signedIn{Name: s.account.Person.DisplayName(), Role: s.account.Role}
+	return &signedIn{Name: s.account.Person.DisplayName(), Role: s.account.Role.Label()}
 }
 
 // withSession loads the session and sends the person to the step they

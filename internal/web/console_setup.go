@@ -24,10 +24,9 @@ type roleChoice struct {
 }
 
 func setupRoles(chosen string) []roleChoice {
-	labels := map[auth.Role]string{auth.RoleIT: "IT technician", auth.RoleHeadteacher: "Headteacher", auth.RoleDSL: "Designated safeguarding lead"}
 	var out []roleChoice
 	for _, r := range auth.AdminRoles() {
-		out = append(out, roleChoice{Value: string(r), Label: labels[r], Checked: string(r) == chosen})
+		out = append(out, roleChoice{Value: string(r), Label: r.Label(), Checked: string(r) == chosen})
 	}
 	return out
 }

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/warden-schools/warden/internal/config"
+)
+
+// newBrowser starts Debian's headless Chromium (installed by .ci/run) for
+// a test, with a fresh profile and no background traffic: every request
+// it makes goes to the loopback server under test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("WARDEN_BROWSER_TESTS") == "required" {
+			t.Fatal("chromium is not installed, and WARDEN_BROWSER_TESTS=required")
+		}
+		t.Skip("chromium is not installed (.ci/run installs it)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshotDir is where the browser tests save the console's pages: the
+// folder named by WARDEN_SCREENSHOTS (docs/screenshots, for the README),
+// else a temporary one.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("WARDEN_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// In a real browser: the first administrator opens the set-up link
+// printed at start, creates their account, sets up two-factor
+// authentication from the page's key, reaches the console, visits every
+// page their role opens, signs out and signs in again with a code. Each
+// page is saved as a screenshot.
+func TestBrowserFirstAdminAndSignIn(t *testing.T) {
+	_, l := serveDemo(t, func(*config.Config) {})
+	ctx := newBrowser(t)
+	dir := screenshotDir(t)
+	base := "http://" + l.HTTP
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				return fmt.Errorf("screenshot %s: %w", name, err)
+			}
+			return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		})
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.Text("body"))
+			t.Fatalf("%s: %v (at %s)\n%s", what, err, loc, body)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	const password = "copper kettle on the hill"
+
+	// The set-up link: the demo school's IT technician, Priya Shah.
+	do("open the set-up link", chromedp.Navigate(l.SetupLink), chromedp.WaitVisible("#forename"), shot("setup"))
+	do("fill in the set-up form",
+		chromedp.SendKeys("#forename", "Priya"), chromedp.SendKeys("#surname", "Shah"), chromedp.SendKeys("#username", "pshah"),
+		chromedp.SendKeys("#email", "pshah@demo-school.example"),
+		chromedp.SendKeys("#password", password), chromedp.SendKeys("#again", password),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("code.secret"), shot("two-factor-setup"))
+	secret := text("code.secret")
+	enrolledAt := time.Now()
+	do("confirm the authenticator", chromedp.SendKeys("#code", totpCode(t, secret, enrolledAt)),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("ul.cards"))
+	if h := text("h1"); h != "Hello, Priya Shah" {
+		t.Fatalf("home heading %q", h)
+	}
+	do("home", shot("home"))
+	nav := text("nav")
+	for _, want := range []string{"Filtering", "People & devices", "Monitoring", "Settings"} {
+		if !strings.Contains(nav, want) {
+			t.Errorf("IT's navigation lacks %s: %q", want, nav)
+		}
+	}
+	if strings.Contains(nav, "Safeguarding") {
+		t.Errorf("IT's navigation shows Safeguarding: %q", nav)
+	}
+	for _, page := range []struct{ path, name string }{
+		{"/filtering", "filtering"}, {"/people", "people"}, {"/monitoring", "monitoring"}, {"/settings", "settings"},
+		{"/account/password", "change-password"},
+	} {
+		do(page.name, chromedp.Navigate(base+page.path), chromedp.WaitVisible("main h1"), shot(page.name))
+	}
+	// Keyboard: the skip link is the first thing Tab reaches.
+	do("skip link", chromedp.Navigate(base+"/"), chromedp.WaitVisible("main h1"), chromedp.KeyEvent("\t"))
+	if focused, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.activeElement.textContent")); focused != "Skip to content" {
+		t.Errorf("first Tab stop is %q, want the skip link", focused)
+	}
+
+	// Sign out, and in again: password, then the next code.
+	do("sign out", chromedp.Click("header button.link"), chromedp.WaitVisible("#login"), shot("sign-in"))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/login" {
+		t.Fatalf("after sign-out at %s", loc)
+	}
+	do("sign in", chromedp.SendKeys("#login", "pshah"), chromedp.SendKeys("#password", password),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("#code"), shot("two-factor"))
+	do("second factor", chromedp.SendKeys("#code", totpCode(t, secret, enrolledAt.Add(30*time.Second))),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("ul.cards"))
+	if h := text("h1"); h != "Hello, Priya Shah" {
+		t.Fatalf("after signing in again: %q", h)
+	}
+}
