@@ -106,3 +106,22 @@ func TestAccountsSetupLink(t *testing.T) {
 		t.Fatalf("reset-2fa:\n%s", r.stdout)
 	}
 }
+
+// warden audit verify reads what warden serve's console wrote; with no
+// master key it says so rather than make a new one.
+func TestAuditCommands(t *testing.T) {
+	data := demoData(t)
+	if r := warden(t, "audit", "verify", "--data", data); r.code != 1 || !strings.Contains(r.stderr, "no master key") {
+		t.Fatalf("without a master key: %d %s", r.code, r.stderr)
+	}
+	mustWarden(t, "ca", "init", "--data", data, "--name", "Test School") // creates the master key
+	if r := mustWarden(t, "audit", "verify", "--data", data); !strings.Contains(r.stdout, "intact: 0 rows") {
+		t.Fatalf("empty log:\n%s", r.stdout)
+	}
+	if r := mustWarden(t, "audit", "list", "--data", data); !strings.Contains(r.stdout, "0 of 0 entries") {
+		t.Fatalf("list:\n%s", r.stdout)
+	}
+	if r := warden(t, "audit", "frobnicate", "--data", data); r.code != 2 {
+		t.Fatalf("unknown subcommand: %d", r.code)
+	}
+}

@@ -40,6 +40,7 @@ Usage:
   warden zones   list | add ID --networks CIDR[,CIDR...] [--group ID] [--name NAME] | delete ID
   warden accounts list | set LOGIN [--role ROLE] [--generate] [--must-change] (password on stdin)
   warden accounts role LOGIN ROLE | disable|enable|unlock|reset-2fa|remove LOGIN | setup-link [--url-base URL]
+  warden audit   verify | list [--limit N]
   warden ca      init [--name "School name"] [--force] | show
   warden youtube approve|revoke --group ID [--reason TEXT] URL_OR_ID | list [--group ID]
   warden version
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.youtubeCmd(ctx, args[1:])
 	case "accounts":
 		err = c.accountsCmd(ctx, args[1:])
+	case "audit":
+		err = c.auditCmd(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "warden", version)
 	case "help", "-h", "--help":

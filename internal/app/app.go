@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/warden-schools/warden/internal/accesslog"
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/directory"
@@ -46,6 +47,8 @@ type App struct {
 	Directory *directory.Directory
 	// Accounts holds people's sign-in credentials.
 	Accounts *auth.Accounts
+	// audit is the audit log, opened by Serve with the master key.
+	audit    *audit.Log
 	Policies *policystore.Store
 	Lists    *listsync.Store
 	// Access is the access log; events feed it.

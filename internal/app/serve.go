@@ -80,6 +80,10 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 		ln.Close()
 		return err
 	}
+	if a.audit, err = a.newAudit(ring); err != nil {
+		ln.Close()
+		return err
+	}
 	base := a.webBase(ln.Addr().String())
 	page, webRoutes, err := a.buildWeb(ring, base)
 	if err != nil {

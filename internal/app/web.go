@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/blockpage"
 	"github.com/warden-schools/warden/internal/keyring"
 	"github.com/warden-schools/warden/internal/policy"
@@ -143,6 +144,8 @@ const consoleKeyPurpose = "console-csrf"
 func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.Console, error) {
 	c, err := web.NewConsole(web.ConsoleOptions{
 		Accounts:   a.Accounts,
+		Audit:      a.audit,
+		Location:   a.Snapshot().Location(),
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -171,3 +174,25 @@ func (a *App) SetupLink(ctx context.Context, base string) (string, error) {
 // WebBase is the base URL people reach the web listener at, as
 // configured (public_url, else the listen address).
 func (a *App) WebBase() string { return a.webBase(a.cfg.Listen.HTTP) }
+
+// auditKeyPurpose derives the audit chain's key from the master key.
+const auditKeyPurpose = "audit-chain"
+
+// newAudit opens the audit log, keyed from ring.
+func (a *App) newAudit(ring *keyring.Ring) (*audit.Log, error) {
+	return audit.New(a.db, ring.Key(auditKeyPurpose, 32), a.now)
+}
+
+// AuditLog opens the audit log with the existing master key (it never
+// makes one: a new key could not check the chain).
+func (a *App) AuditLog() (*audit.Log, error) {
+	path := MasterKeyPath(a.cfg)
+	if !keyring.Exists(path) {
+		return nil, fmt.Errorf("no master key at %s: the audit log's chain cannot be checked without it (restore it from the backup)", path)
+	}
+	ring, err := keyring.Load(path, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return a.newAudit(ring)
+}

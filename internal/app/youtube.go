@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/store"
@@ -196,16 +197,31 @@ func scopeName(group string) string {
 // *auth.LockedError or auth.ErrNotPermitted when they may not approve.
 func (a *App) ApproveYouTubeAsStaff(ctx context.Context, login, password, group, url, reason string) error {
 	acct, err := a.Accounts.Verify(ctx, login, password)
+	entry := audit.Entry{Actor: login, Action: audit.ActionYouTubeApproved, Target: group + " " + url, Detail: reason}
 	if err != nil {
-		return err
+		entry.Outcome, entry.Detail = audit.Failed, "sign-in on the block page failed"
+		return errors.Join(err, a.recordAudit(ctx, entry))
+	}
+	entry.PersonID = acct.Person.ID
+	if acct.Person.Username != "" {
+		entry.Actor = acct.Person.Username
 	}
 	if !acct.Role.Can(auth.PermApproveYouTube) {
-		return fmt.Errorf("%s (role %s): %w", acct.Person.DisplayName(), acct.Role, auth.ErrNotPermitted)
+		entry.Outcome, entry.Detail = audit.Refused, "role "+acct.Role.String()
+		return errors.Join(fmt.Errorf("%s (role %s): %w", acct.Person.DisplayName(), acct.Role, auth.ErrNotPermitted), a.recordAudit(ctx, entry))
 	}
-	actor := acct.Person.Username
-	if actor == "" {
-		actor = acct.Person.Email
+	// Recorded first: an approval is never made unrecorded.
+	if err := a.recordAudit(ctx, entry); err != nil {
+		return err
 	}
-	_, err = a.ApproveYouTube(ctx, actor, group, url, reason)
+	_, err = a.ApproveYouTube(ctx, entry.Actor, group, url, reason)
 	return err
+}
+
+// recordAudit writes to the audit log when it is open (warden serve).
+func (a *App) recordAudit(ctx context.Context, e audit.Entry) error {
+	if a.audit == nil {
+		return errors.New("the audit log is not open")
+	}
+	return a.audit.Record(ctx, e)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 	"github.com/warden-schools/warden/internal/policy"
@@ -206,6 +207,24 @@ func TestYouTubeApprovalFromBlockPage(t *testing.T) {
 	if err != nil || len(approvals) != 1 || approvals[0].Ref.ID != "dQw4w9WgXcQ" || approvals[0].By != "gsmith" ||
 		approvals[0].Group != DemoEarlyYears || approvals[0].Reason != "Reception: minibeasts" {
 		t.Fatalf("approvals %+v, %v", approvals, err)
+	}
+	// Every attempt is in the audit log, whose chain holds.
+	log, err := a.AuditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := log.List(ctx, audit.Filter{Action: audit.ActionYouTubeApproved})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("audit entries %+v, %v", entries, err)
+	}
+	if e := entries[0]; e.Actor != "gsmith" || e.Outcome != audit.OK || e.Target != DemoEarlyYears+" "+video || e.Detail != "Reception: minibeasts" {
+		t.Errorf("approval's audit entry %+v", e)
+	}
+	if entries[1].Outcome != audit.Failed || entries[2].Outcome != audit.Refused {
+		t.Errorf("refusals' audit entries %+v", entries[1:])
+	}
+	if rep, err := log.Verify(ctx); err != nil || !rep.Intact() {
+		t.Errorf("audit chain: %+v %v", rep, err)
 	}
 	if err := a.ReloadIfChanged(ctx); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 )
 
@@ -30,6 +31,12 @@ var consoleCSS []byte
 type ConsoleOptions struct {
 	// Accounts signs people in.
 	Accounts *auth.Accounts
+	// Audit records every sign-in and console action; an action whose
+	// record cannot be written is refused.
+	Audit *audit.Log
+	// Location is the school's time zone for times shown (Europe/London
+	// if nil).
+	Location *time.Location
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -56,6 +63,8 @@ type ConsoleOptions struct {
 // each job, shown to the roles whose permissions allow them.
 type Console struct {
 	accounts *auth.Accounts
+	audit    *audit.Log
+	loc      *time.Location
 	key      []byte
 	secure   bool
 	school   func(context.Context) string
@@ -77,13 +86,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil {
-		return nil, errors.New("console: no accounts")
+	if opts.Accounts == nil || opts.Audit == nil {
+		return nil, errors.New("console: no accounts or audit log")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -91,6 +100,12 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 	c.log = c.log.With("component", "console")
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.loc == nil {
+		var err error
+		if c.loc, err = time.LoadLocation("Europe/London"); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
 	}
 	limit, window := opts.SignInLimit, opts.SignInWindow
 	if limit <= 0 {
@@ -100,7 +115,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -121,6 +136,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	POST /logout              sign out
 //	GET  /setup/{token}, POST the first administrator's one-time set-up link
 //	GET  /static/console.css  the style sheet
+//	GET  /audit, POST /audit/verify  the audit log and its chain check
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -136,8 +152,12 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /setup/{token}", c.getSetup)
 	mux.HandleFunc("POST /setup/{token}", c.postSetup)
 	mux.HandleFunc("GET /{$}", c.withSession(stepFull, c.home))
+	mux.HandleFunc("GET /audit", c.withSession(stepFull, c.getAudit))
+	mux.HandleFunc("POST /audit/verify", c.withSession(stepFull, c.postAuditVerify))
 	for _, s := range sections() {
-		mux.HandleFunc("GET "+s.Path, c.withSession(stepFull, c.section(s)))
+		if !s.Built {
+			mux.HandleFunc("GET "+s.Path, c.withSession(stepFull, c.section(s)))
+		}
 	}
 }
 
@@ -271,6 +291,28 @@ func (c *Console) needsHTTPS(rw http.ResponseWriter, r *http.Request) bool {
 		"Signing in over this unencrypted connection would send your password across the network where others could read it.",
 		"Ask the IT technician to give Warden's web listener a certificate (tls.cert_file and tls.key_file, see the README) and to open the console at its https:// address.")
 	return true
+}
+
+// record writes an audit entry for a request (the client address added).
+// When it fails, the caller refuses the action: nothing happens
+// unrecorded. It writes the error page and returns false then.
+func (c *Console) record(rw http.ResponseWriter, r *http.Request, e audit.Entry) bool {
+	e.ClientIP = clientIP(r)
+	if err := c.audit.Record(r.Context(), e); err != nil {
+		c.log.Error("audit_failed", "action", e.Action, "err", err)
+		c.message(rw, r, http.StatusServiceUnavailable, view{Title: "Warden is busy"}, "", "",
+			"Warden could not record this in its audit log, so it did not do it. Please try again in a minute.")
+		return false
+	}
+	return true
+}
+
+// actorOf names an account in the audit log: its login.
+func actorOf(a auth.Account) string {
+	if a.Person.Username != "" {
+		return a.Person.Username
+	}
+	return a.Person.Email
 }
 
 // preSession returns the pre-session secret (the CSRF seed of the

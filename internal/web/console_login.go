@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 )
 
@@ -60,6 +62,7 @@ func (c *Console) postLogin(rw http.ResponseWriter, r *http.Request) {
 	acct, err := c.accounts.Verify(r.Context(), login, r.PostForm.Get("password"))
 	if err != nil {
 		v := view{Title: "Sign in", CSRF: c.csrfFor(pre), Data: loginData{Login: login, Next: next}}
+		entry := audit.Entry{Actor: login, Action: audit.ActionSignIn, Outcome: audit.Failed, Detail: "wrong login or password"}
 		var locked *auth.LockedError
 		switch {
 		case errors.Is(err, auth.ErrInvalidCredentials):
@@ -68,15 +71,24 @@ func (c *Console) postLogin(rw http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &locked):
 			c.log.Warn("sign_in_locked", "login", login, "client", clientIP(r))
 			v.Problem = locked.Error() + ". Ask the IT technician if you need it sooner."
+			entry.Outcome, entry.Detail = audit.Refused, "account locked until "+locked.Until.UTC().Format(time.RFC3339)
 		default:
 			c.log.Error("sign_in_error", "err", err)
 			v.Problem = "Warden could not check your password just now. Please try again in a minute."
+			entry.Detail = "error: " + err.Error()
+		}
+		if !c.record(rw, r, entry) {
+			return
 		}
 		c.render(rw, r, http.StatusUnauthorized, "login", v)
 		return
 	}
 	if acct.Role == auth.RoleNone {
 		c.log.Info("sign_in_no_role", "login", login)
+		if !c.record(rw, r, audit.Entry{PersonID: acct.Person.ID, Actor: actorOf(acct), Action: audit.ActionSignIn, Outcome: audit.Refused,
+			Detail: "no console role"}) {
+			return
+		}
 		c.render(rw, r, http.StatusForbidden, "login", view{Title: "Sign in", CSRF: c.csrfFor(pre), Data: loginData{Login: login, Next: next},
 			Problem: "Your account is for the school's internet only, not for this console."})
 		return
@@ -85,6 +97,14 @@ func (c *Console) postLogin(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.log.Error("session_start_failed", "err", err)
 		c.message(rw, r, http.StatusServiceUnavailable, view{Title: "Warden is busy"}, "/login", "Try again", "Warden could not sign you in just now.")
+		return
+	}
+	detail := "password; role " + acct.Role.String()
+	if !sess.SecondFactor {
+		detail += "; second factor due"
+	}
+	if !c.record(rw, r, audit.Entry{PersonID: acct.Person.ID, Actor: actorOf(acct), Action: audit.ActionSignIn, Detail: detail}) {
+		c.accounts.EndSession(r.Context(), secret)
 		return
 	}
 	c.log.Info("signed_in", "person", acct.Person.ID, "role", acct.Role, "client", clientIP(r), "second_factor_due", !sess.SecondFactor)
@@ -115,8 +135,15 @@ func (c *Console) postSecond(rw http.ResponseWriter, r *http.Request, st *state)
 			status, problem = http.StatusServiceUnavailable, "Warden could not check the code just now. Please try again in a minute."
 		} else {
 			c.log.Info("second_factor_failed", "person", st.account.Person.ID, "client", clientIP(r))
+			if !c.record(rw, r, audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionSecondFactor,
+				Outcome: audit.Failed, Detail: "wrong or used code"}) {
+				return
+			}
 		}
 		c.render(rw, r, status, "totp", view{Title: "Two-factor authentication", Signed: st.signed(), CSRF: c.csrfFor(st.secret), Problem: problem})
+		return
+	}
+	if !c.record(rw, r, audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionSecondFactor}) {
 		return
 	}
 	c.passed(rw, r, st)
@@ -172,12 +199,19 @@ func (c *Console) postEnrol(rw http.ResponseWriter, r *http.Request, st *state) 
 	}
 	if err := c.accounts.ConfirmTOTP(r.Context(), st.account.Person.ID, r.PostForm.Get("code")); err != nil {
 		c.log.Info("totp_confirm_failed", "person", st.account.Person.ID, "err", err)
+		if !c.record(rw, r, audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionTOTPEnrolled,
+			Outcome: audit.Failed, Detail: "code did not match"}) {
+			return
+		}
 		c.message(rw, r, http.StatusUnauthorized, view{Title: "That code did not match", Signed: st.signed(), CSRF: c.csrfFor(st.secret)},
 			"/account/2fa", "Start the set-up again",
 			"The code must come from the account you added by scanning the code on the last page. Check your phone's clock is right, then start again.")
 		return
 	}
 	c.log.Info("totp_enabled", "person", st.account.Person.ID)
+	if !c.record(rw, r, audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionTOTPEnrolled}) {
+		return
+	}
 	c.passed(rw, r, st)
 }
 
@@ -215,6 +249,13 @@ func (c *Console) postPassword(rw http.ResponseWriter, r *http.Request, st *stat
 		return
 	}
 	err := c.accounts.ChangePassword(r.Context(), st.account.Person.ID, f.Get("current"), f.Get("new"))
+	entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionPasswordChanged}
+	if err != nil {
+		entry.Outcome, entry.Detail = audit.Failed, err.Error()
+	}
+	if !c.record(rw, r, entry) {
+		return
+	}
 	var weak *auth.WeakPasswordError
 	switch {
 	case err == nil:
@@ -254,13 +295,14 @@ func (c *Console) postPassword(rw http.ResponseWriter, r *http.Request, st *stat
 
 func (c *Console) postLogout(rw http.ResponseWriter, r *http.Request) {
 	secret := c.readCookie(r, sessionCookie, hostSessionCookie)
-	if _, _, err := c.accounts.Session(r.Context(), secret); err != nil {
+	_, acct, err := c.accounts.Session(r.Context(), secret)
+	if err != nil {
 		// Not signed in (any more): nothing to end.
 		c.setCookie(rw, sessionCookie, hostSessionCookie, "", -1)
 		redirect(rw, "/login")
 		return
 	}
-	if !c.checkPost(rw, r, secret) {
+	if !c.checkPost(rw, r, secret) || !c.record(rw, r, audit.Entry{PersonID: acct.Person.ID, Actor: actorOf(acct), Action: audit.ActionSignOut}) {
 		return
 	}
 	if err := c.accounts.EndSession(r.Context(), secret); err != nil {

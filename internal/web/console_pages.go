@@ -20,6 +20,9 @@ type sectionInfo struct {
 	Summary     string
 	Coming      string
 	Meanwhile   string
+	// Built says the page is served by its own handler, not as a
+	// placeholder.
+	Built bool
 }
 
 // sections are the console's jobs, in the navigation's order.
@@ -43,6 +46,8 @@ func sections() []sectionInfo {
 		{Path: "/reports", Label: "Reports", Perm: auth.PermViewReports,
 			Summary: "Reports for leadership and governors on filtering, monitoring and online-safety concerns.",
 			Coming:  "Termly reports for governors, and the figures the school's online-safety review asks for."},
+		{Path: "/audit", Label: "Audit log", Perm: auth.PermViewAudit, Built: true,
+			Summary: "Every sign-in and console action, in a tamper-evident log."},
 		{Path: "/settings", Label: "Settings", Perm: auth.PermManageAccounts,
 			Summary:   "Accounts and roles, two-factor resets, the school's details.",
 			Coming:    "Accounts: give people roles, reset passwords and two-factor authentication, unlock accounts; the audit log of console actions and sign-ins.",
@@ -69,14 +74,10 @@ func (c *Console) home(rw http.ResponseWriter, r *http.Request, st *state) {
 // rest.
 func (c *Console) section(s sectionInfo) func(http.ResponseWriter, *http.Request, *state) {
 	return func(rw http.ResponseWriter, r *http.Request, st *state) {
-		v := view{Title: s.Label, Signed: st.signed(), Nav: nav(st.account.Role, s.Path), CSRF: c.csrfFor(st.secret)}
-		if !st.account.Role.Can(s.Perm) {
-			c.log.Info("console_forbidden", "person", st.account.Person.ID, "role", st.account.Role, "path", s.Path)
-			c.message(rw, r, http.StatusForbidden, v, "/", "Back to the start",
-				"Your role ("+st.account.Role.Label()+") does not include "+s.Label+". If you need it, ask the headteacher.")
+		if !c.permitted(rw, r, st, s.Perm, s.Path) {
 			return
 		}
-		v.Data = s
+		v := view{Title: s.Label, Signed: st.signed(), Nav: nav(st.account.Role, s.Path), CSRF: c.csrfFor(st.secret), Data: s}
 		c.render(rw, r, http.StatusOK, "section", v)
 	}
 }

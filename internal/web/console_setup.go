@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/store"
@@ -102,6 +103,10 @@ func (c *Console) postSetup(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.Info("first_admin_created", "person", acct.Person.ID, "role", acct.Role)
+	if !c.record(rw, r, audit.Entry{PersonID: acct.Person.ID, Actor: actorOf(acct), Action: audit.ActionFirstAdmin,
+		Target: acct.Person.DisplayName(), Detail: "role " + acct.Role.String() + " by the set-up link"}) {
+		return
+	}
 	secret, _, err := c.accounts.StartSession(r.Context(), acct, clientIP(r), r.UserAgent())
 	if err != nil {
 		redirect(rw, "/login")

@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/keyring"
@@ -32,6 +33,7 @@ type consoleFixture struct {
 	db       *store.DB
 	dir      *directory.Directory
 	accounts *auth.Accounts
+	audit    *audit.Log
 	srv      *httptest.Server
 	mu       sync.Mutex
 	now      time.Time
@@ -65,7 +67,11 @@ func newConsoleFixture(t *testing.T, edit func(*ConsoleOptions)) *consoleFixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := ConsoleOptions{Accounts: f.accounts, Key: bytes.Repeat([]byte("c"), 32), Now: f.clock, SchoolName: school}
+	f.audit, err = audit.New(f.db, bytes.Repeat([]byte("k"), 32), f.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Key: bytes.Repeat([]byte("c"), 32), Now: f.clock, SchoolName: school}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -460,7 +466,7 @@ func TestSafeNext(t *testing.T) {
 func TestConsoleNeedsHTTPS(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		f := newConsoleFixture(t, func(o *ConsoleOptions) { o.Secure = secure })
-		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Key: bytes.Repeat([]byte("c"), 32), Secure: secure})
+		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Key: bytes.Repeat([]byte("c"), 32), Secure: secure})
 		mux := http.NewServeMux()
 		c.Register(mux)
 		for _, path := range []string{"/login", "/setup/x"} {
@@ -476,5 +482,62 @@ func TestConsoleNeedsHTTPS(t *testing.T) {
 				t.Errorf("secure cookie: %q", rw.Header().Get("Set-Cookie"))
 			}
 		}
+	}
+}
+
+// Sign-ins, refusals and reading the audit log are recorded; the
+// headteacher sees the log and checks its chain; a sign-in whose record
+// cannot be written does not happen.
+func TestConsoleAudit(t *testing.T) {
+	f := newConsoleFixture(t, nil)
+	f.account(t, "head", auth.RoleHeadteacher)
+	f.account(t, "teacher", auth.RoleStaff)
+	ctx := context.Background()
+
+	staff := f.browser(t)
+	staff.signIn("teacher", "not the password")
+	staff.signIn("teacher", testPassword)
+	if p := staff.do("GET", "/audit", nil); p.status != http.StatusForbidden {
+		t.Fatalf("staff opening the audit log: %d", p.status)
+	}
+	head := f.browser(t)
+	head.signIn("head", testPassword)
+	p := head.do("GET", "/audit", nil)
+	if p.status != http.StatusOK {
+		t.Fatalf("headteacher's audit log: %d\n%s", p.status, p.body)
+	}
+	for _, want := range []string{"sign-in", "failed", "permission-refused", "/audit", "two-factor-enrolled", "127.0.0.1"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	p = head.do("POST", "/audit/verify", url.Values{"csrf": {head.csrf(p)}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, "The chain is intact") {
+		t.Fatalf("verify: %d\n%s", p.status, p.body)
+	}
+	entries, total, err := f.audit.List(ctx, audit.Filter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range entries {
+		seen[e.Action+"/"+e.Outcome]++
+	}
+	for _, want := range []string{"sign-in/failed", "sign-in/ok", "permission-refused/refused", "audit-log-viewed/ok", "audit-log-verified/ok",
+		"two-factor-enrolled/ok"} {
+		if seen[want] == 0 {
+			t.Errorf("no %s entry among %d: %v", want, total, seen)
+		}
+	}
+	// The audit log cannot be written: signing in is refused.
+	if _, err := f.db.Exec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	if p := b.signIn("teacher", testPassword); p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "audit log") {
+		t.Fatalf("sign-in without an audit record: %d\n%s", p.status, p.body)
+	}
+	if p := b.do("GET", "/reports", nil); p.location == "" || !strings.HasPrefix(p.location, "/login") {
+		t.Fatalf("a session was left open: %d %s", p.status, p.location)
 	}
 }
