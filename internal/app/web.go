@@ -146,6 +146,9 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Accounts:   a.Accounts,
 		Audit:      a.audit,
 		Location:   a.Snapshot().Location(),
+		Access:     a.Access,
+		Directory:  a.Directory,
+		Categories: a.categoryIDs(),
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -195,4 +198,14 @@ func (a *App) AuditLog() (*audit.Log, error) {
 		return nil, err
 	}
 	return a.newAudit(ring)
+}
+
+// categoryIDs lists the taxonomy's category ids, for the console's
+// filters.
+func (a *App) categoryIDs() []string {
+	var ids []string
+	for _, c := range a.tax.Categories {
+		ids = append(ids, c.ID)
+	}
+	return ids
 }

@@ -36,6 +36,8 @@ const (
 	ActionAuditViewed       = "audit-log-viewed"
 	ActionAuditVerified     = "audit-log-verified"
 	ActionPermissionRefused = "permission-refused"
+	ActionAccessLogViewed   = "access-log-viewed"
+	ActionAccessLogExported = "access-log-exported"
 )
 
 // Outcomes of an action.

@@ -23,7 +23,7 @@ type Params struct {
 }
 
 // DefaultParams are OWASP's recommended minimum for argon2id (19 MiB, two
-// passes, one lane): some 30 ms a hash on one core of a school server,
+// passes, one lane): some 22 ms a hash on one core of a school server,
 // slow enough for guessing to cost dearly and cheap enough for sign-in
 // and proxy authentication (whose answers the proxy caches).
 func DefaultParams() Params {

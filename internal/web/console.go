@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-schools/warden/internal/accesslog"
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 )
@@ -37,6 +38,12 @@ type ConsoleOptions struct {
 	// Location is the school's time zone for times shown (Europe/London
 	// if nil).
 	Location *time.Location
+	// Access is the access log the Monitoring page reads; Directory
+	// names the people and devices in it.
+	Access    *accesslog.Log
+	Directory Directory
+	// Categories are the category ids offered in the viewer's filter.
+	Categories []string
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -62,16 +69,19 @@ type ConsoleOptions struct {
 // the first administrator's set-up, password changes, and the pages of
 // each job, shown to the roles whose permissions allow them.
 type Console struct {
-	accounts *auth.Accounts
-	audit    *audit.Log
-	loc      *time.Location
-	key      []byte
-	secure   bool
-	school   func(context.Context) string
-	log      *slog.Logger
-	now      func() time.Time
-	signIns  *limiter
-	tmpl     map[string]*template.Template
+	accounts   *auth.Accounts
+	audit      *audit.Log
+	access     *accesslog.Log
+	dir        Directory
+	categories []string
+	loc        *time.Location
+	key        []byte
+	secure     bool
+	school     func(context.Context) string
+	log        *slog.Logger
+	now        func() time.Time
+	signIns    *limiter
+	tmpl       map[string]*template.Template
 }
 
 // Cookie names. With Secure, the session cookie takes the __Host- prefix,
@@ -86,13 +96,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil {
-		return nil, errors.New("console: no accounts or audit log")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil {
+		return nil, errors.New("console: accounts, audit log, access log and directory are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -115,7 +125,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -137,6 +147,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /setup/{token}, POST the first administrator's one-time set-up link
 //	GET  /static/console.css  the style sheet
 //	GET  /audit, POST /audit/verify  the audit log and its chain check
+//	GET  /monitoring, /monitoring/export.csv  the access-log viewer and its CSV export
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -153,6 +164,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /setup/{token}", c.postSetup)
 	mux.HandleFunc("GET /{$}", c.withSession(stepFull, c.home))
 	mux.HandleFunc("GET /audit", c.withSession(stepFull, c.getAudit))
+	mux.HandleFunc("GET /monitoring", c.withSession(stepFull, c.getMonitoring))
+	mux.HandleFunc("GET /monitoring/export.csv", c.withSession(stepFull, c.getExport))
 	mux.HandleFunc("POST /audit/verify", c.withSession(stepFull, c.postAuditVerify))
 	for _, s := range sections() {
 		if !s.Built {

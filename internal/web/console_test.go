@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/warden-schools/warden/internal/accesslog"
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/directory"
@@ -34,6 +35,7 @@ type consoleFixture struct {
 	dir      *directory.Directory
 	accounts *auth.Accounts
 	audit    *audit.Log
+	access   *accesslog.Log
 	srv      *httptest.Server
 	mu       sync.Mutex
 	now      time.Time
@@ -53,7 +55,7 @@ func (f *consoleFixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newConsoleFixture(t *testing.T, edit func(*ConsoleOptions)) *consoleFixture {
+func newConsoleFixture(t testing.TB, edit func(*ConsoleOptions)) *consoleFixture {
 	t.Helper()
 	f := &consoleFixture{db: wardentest.OpenStore(t), now: time.Date(2026, 9, 3, 8, 30, 0, 0, time.UTC), secrets: map[string]string{}}
 	f.dir = directory.New(f.db, f.clock)
@@ -71,7 +73,9 @@ func newConsoleFixture(t *testing.T, edit func(*ConsoleOptions)) *consoleFixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Key: bytes.Repeat([]byte("c"), 32), Now: f.clock, SchoolName: school}
+	f.access = accesslog.New(f.db)
+	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir, Key: bytes.Repeat([]byte("c"), 32),
+		Now: f.clock, SchoolName: school}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -188,7 +192,7 @@ func (b *browser) signIn(login, password string) page {
 }
 
 // account adds a member of staff with a role and password.
-func (f *consoleFixture) account(t *testing.T, login string, role auth.Role, opts ...func(*auth.SetOptions)) int64 {
+func (f *consoleFixture) account(t testing.TB, login string, role auth.Role, opts ...func(*auth.SetOptions)) int64 {
 	t.Helper()
 	ctx := context.Background()
 	kind := directory.KindStaff
@@ -466,7 +470,8 @@ func TestSafeNext(t *testing.T) {
 func TestConsoleNeedsHTTPS(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		f := newConsoleFixture(t, func(o *ConsoleOptions) { o.Secure = secure })
-		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Key: bytes.Repeat([]byte("c"), 32), Secure: secure})
+		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir,
+			Key: bytes.Repeat([]byte("c"), 32), Secure: secure})
 		mux := http.NewServeMux()
 		c.Register(mux)
 		for _, path := range []string{"/login", "/setup/x"} {
