@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/miekg/dns"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -73,7 +74,20 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 // page their role opens, signs out and signs in again with a code. Each
 // page is saved as a screenshot.
 func TestBrowserFirstAdminAndSignIn(t *testing.T) {
-	_, l := serveDemo(t, func(*config.Config) {})
+	a, l := serveDemo(t, func(*config.Config) {})
+	// Some traffic for the Monitoring page: this computer is a key stage
+	// 2 pupil's device in the demo.
+	for _, name := range []string{"www.bet365.com.", "roblox.com.", "www.bbc.co.uk.", "www.google.co.uk."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		if _, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, l.DNS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the queries in the access log", func() bool {
+		n, err := a.Access.Count(t.Context())
+		return err == nil && n >= 4
+	})
 	ctx := newBrowser(t)
 	dir := screenshotDir(t)
 	base := "http://" + l.HTTP
@@ -127,6 +141,10 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 	}
 	if strings.Contains(nav, "Safeguarding") {
 		t.Errorf("IT's navigation shows Safeguarding: %q", nav)
+	}
+	do("monitoring", chromedp.Navigate(base+"/monitoring"), chromedp.WaitVisible("table"))
+	if rows := text("tbody"); !strings.Contains(rows, "www.bet365.com") || !strings.Contains(rows, "block") {
+		t.Errorf("the access log's page lacks the blocked query:\n%s", rows)
 	}
 	for _, page := range []struct{ path, name string }{
 		{"/filtering", "filtering"}, {"/people", "people"}, {"/monitoring", "monitoring"}, {"/settings", "settings"},
