@@ -134,7 +134,7 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 	}
 	do("home", shot("home"))
 	nav := text("nav")
-	for _, want := range []string{"Filtering", "People & devices", "Monitoring", "Settings"} {
+	for _, want := range []string{"Why is this blocked?", "Filtering", "People & devices", "Monitoring", "Settings"} {
 		if !strings.Contains(nav, want) {
 			t.Errorf("IT's navigation lacks %s: %q", want, nav)
 		}
@@ -149,8 +149,12 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 	for _, page := range []struct{ path, name string }{
 		{"/filtering", "filtering"}, {"/people", "people"}, {"/monitoring", "monitoring"}, {"/settings", "settings"},
 		{"/account/password", "change-password"},
+		{"/check?target=https%3A%2F%2Fwww.bet365.com%2Fcasino&group=key-stage-2", "why-is-this-blocked"},
 	} {
 		do(page.name, chromedp.Navigate(base+page.path), chromedp.WaitVisible("main h1"), shot(page.name))
+	}
+	if v := text("#verdict"); !strings.HasPrefix(v, "Blocked") || !strings.Contains(text("main"), "gambling") {
+		t.Errorf("why is this blocked: %q", v)
 	}
 	// Keyboard: the skip link is the first thing Tab reaches.
 	do("skip link", chromedp.Navigate(base+"/"), chromedp.WaitVisible("main h1"), chromedp.KeyEvent("\t"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/proxy/inspect"
 	"github.com/warden-schools/warden/internal/reviews"
+	"github.com/warden-schools/warden/internal/store"
 	"github.com/warden-schools/warden/internal/web"
 )
 
@@ -149,6 +151,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Access:     a.Access,
 		Directory:  a.Directory,
 		Categories: a.categoryIDs(),
+		Checker:    siteChecker{a},
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -208,4 +211,32 @@ func (a *App) categoryIDs() []string {
 		ids = append(ids, c.ID)
 	}
 	return ids
+}
+
+// siteChecker answers the console's "Why is this blocked?" with Check.
+type siteChecker struct{ a *App }
+
+// CheckSite decides q as the filters would.
+func (s siteChecker) CheckSite(ctx context.Context, q web.SiteCheck) (web.SiteAnswer, error) {
+	if s.a.Snapshot() == nil {
+		return web.SiteAnswer{}, errors.New("no policy loaded")
+	}
+	res, err := s.a.Check(ctx, CheckRequest{Target: q.Target, Group: q.Group, User: q.Login, IP: q.IP, Time: q.Time})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return web.SiteAnswer{}, fmt.Errorf("nobody active has the username or email %q: %w", q.Login, err)
+		}
+		// Everything else Check refuses is the question: a group that does
+		// not exist, an address that is not one.
+		return web.SiteAnswer{}, fmt.Errorf("%w: %v", web.ErrBadCheck, err)
+	}
+	return web.SiteAnswer{Explanation: res.Explanation, Subject: res.Subject, Host: res.Host, URL: res.URL}, nil
+}
+
+// Groups lists the policy groups in force.
+func (s siteChecker) Groups() []policy.Group {
+	if snap := s.a.Snapshot(); snap != nil {
+		return snap.Groups()
+	}
+	return nil
 }

@@ -38,6 +38,7 @@ const (
 	ActionPermissionRefused = "permission-refused"
 	ActionAccessLogViewed   = "access-log-viewed"
 	ActionAccessLogExported = "access-log-exported"
+	ActionSiteChecked       = "site-checked"
 )
 
 // Outcomes of an action.

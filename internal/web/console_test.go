@@ -75,7 +75,7 @@ func newConsoleFixture(t testing.TB, edit func(*ConsoleOptions)) *consoleFixture
 	}
 	f.access = accesslog.New(f.db)
 	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir, Key: bytes.Repeat([]byte("c"), 32),
-		Now: f.clock, SchoolName: school}
+		Now: f.clock, SchoolName: school, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock}}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -471,7 +471,7 @@ func TestConsoleNeedsHTTPS(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		f := newConsoleFixture(t, func(o *ConsoleOptions) { o.Secure = secure })
 		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir,
-			Key: bytes.Repeat([]byte("c"), 32), Secure: secure})
+			Key: bytes.Repeat([]byte("c"), 32), Secure: secure, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock}})
 		mux := http.NewServeMux()
 		c.Register(mux)
 		for _, path := range []string{"/login", "/setup/x"} {
