@@ -9,16 +9,7 @@ import (
 // postReport stores a report of an unsuitable site, with who reported it
 // from the page's token.
 func (w *Web) postReport(rw http.ResponseWriter, r *http.Request) {
-	sub, ok := w.begin(rw, r)
-	if !ok {
-		return
-	}
-	form, err := decodeReport(sub.values)
-	if err != nil {
-		w.formProblem(rw, err)
-		return
-	}
-	c, ok := w.verify(rw, form.Token)
+	form, c, ok := startForm(w, rw, r, decodeReport)
 	if !ok {
 		return
 	}

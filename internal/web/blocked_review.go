@@ -10,16 +10,7 @@ import (
 // postReview stores a request to review a block: the block's details
 // from the page's token, and the optional message.
 func (w *Web) postReview(rw http.ResponseWriter, r *http.Request) {
-	sub, ok := w.begin(rw, r)
-	if !ok {
-		return
-	}
-	form, err := decodeReview(sub.values)
-	if err != nil {
-		w.formProblem(rw, err)
-		return
-	}
-	c, ok := w.verify(rw, form.Token)
+	form, c, ok := startForm(w, rw, r, decodeReview)
 	if !ok {
 		return
 	}

@@ -63,16 +63,7 @@ func (w *Web) postYouTube(rw http.ResponseWriter, r *http.Request) {
 		http.NotFound(rw, r)
 		return
 	}
-	sub, ok := w.begin(rw, r)
-	if !ok {
-		return
-	}
-	form, err := decodeYouTube(sub.values)
-	if err != nil {
-		w.formProblem(rw, err)
-		return
-	}
-	c, ok := w.verify(rw, form.Token)
+	form, c, ok := startForm(w, rw, r, decodeYouTube)
 	if !ok {
 		return
 	}
@@ -80,7 +71,7 @@ func (w *Web) postYouTube(rw http.ResponseWriter, r *http.Request) {
 		w.formProblem(rw, formErrorf("This block page does not offer an approval."))
 		return
 	}
-	err = w.youTube.ApproveYouTubeAsStaff(r.Context(), form.Login, form.Password, c.Group, c.URL, form.Reason)
+	err := w.youTube.ApproveYouTubeAsStaff(r.Context(), form.Login, form.Password, c.Group, c.URL, form.Reason)
 	var locked *auth.LockedError
 	switch {
 	case err == nil:

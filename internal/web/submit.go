@@ -66,6 +66,36 @@ func (w *Web) begin(rw http.ResponseWriter, r *http.Request) (submission, bool) 
 	return submission{client: client, values: r.PostForm}, true
 }
 
+// tokenForm is a decoded block-page form, which carries its page's token.
+type tokenForm interface {
+	token() string
+}
+
+func (f reviewForm) token() string  { return f.Token }
+func (f reportForm) token() string  { return f.Token }
+func (f youTubeForm) token() string { return f.Token }
+
+// startForm begins every block-page form: rate limit and parse (begin),
+// decode, and verify the token. It writes the error page and returns
+// false on failure.
+func startForm[F tokenForm](w *Web, rw http.ResponseWriter, r *http.Request, decode func(url.Values) (F, error)) (F, blockpage.Claims, bool) {
+	var zero F
+	sub, ok := w.begin(rw, r)
+	if !ok {
+		return zero, blockpage.Claims{}, false
+	}
+	form, err := decode(sub.values)
+	if err != nil {
+		w.formProblem(rw, err)
+		return zero, blockpage.Claims{}, false
+	}
+	c, ok := w.verify(rw, form.token())
+	if !ok {
+		return zero, blockpage.Claims{}, false
+	}
+	return form, c, true
+}
+
 // verify checks a form's token, writing the error page on failure.
 func (w *Web) verify(rw http.ResponseWriter, token string) (blockpage.Claims, bool) {
 	c, err := w.page.Verify(token)
