@@ -336,6 +336,16 @@ func (s *Store) PutGroup(ctx context.Context, actor string, spec GroupSpec) erro
 
 // SetCategoryAction changes one category's action for a group.
 func (s *Store) SetCategoryAction(ctx context.Context, actor, groupID, category string, a policy.Action) error {
+	if err := s.checkCategoryAction(category, a); err != nil {
+		return err
+	}
+	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+		_, err := s.setCategoryTx(ctx, tx, actor, groupID, category, a)
+		return err
+	})
+}
+
+func (s *Store) checkCategoryAction(category string, a policy.Action) error {
 	cat, ok := s.tax.Category(category)
 	if !ok {
 		return fmt.Errorf("unknown category %q", category)
@@ -343,55 +353,67 @@ func (s *Store) SetCategoryAction(ctx context.Context, actor, groupID, category 
 	if cat.Kind == lists.KindMandatory && a != policy.Block {
 		return fmt.Errorf("%s is always blocked", category)
 	}
-	return s.db.WithTx(ctx, func(tx *store.Tx) error {
-		if err := s.groupExists(ctx, tx, groupID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO group_categories (group_id, category, action) VALUES (?, ?, ?)
-			ON CONFLICT (group_id, category) DO UPDATE SET action = excluded.action`), groupID, category, a.String())
-		if err != nil {
-			return fmt.Errorf("set %s for %s: %w", category, groupID, err)
-		}
-		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %s", groupID, category, a))
-		return err
-	})
+	return nil
+}
+
+// setCategoryTx sets a category's action inside tx and returns the
+// revision.
+func (s *Store) setCategoryTx(ctx context.Context, tx *store.Tx, actor, groupID, category string, a policy.Action) (int64, error) {
+	if err := s.groupExists(ctx, tx, groupID); err != nil {
+		return 0, err
+	}
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO group_categories (group_id, category, action) VALUES (?, ?, ?)
+		ON CONFLICT (group_id, category) DO UPDATE SET action = excluded.action`), groupID, category, a.String())
+	if err != nil {
+		return 0, fmt.Errorf("set %s for %s: %w", category, groupID, err)
+	}
+	return store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %s", groupID, category, a))
 }
 
 // AddException adds an allow or block exception for a group, or for every
 // group when groupID is empty.
 func (s *Store) AddException(ctx context.Context, actor, groupID string, e policy.Exception) (int64, error) {
-	if e.Action != policy.Allow && e.Action != policy.Block {
-		return 0, errors.New("an exception allows or blocks")
-	}
-	pattern, err := NormalizePattern(e.Pattern)
-	if err != nil {
-		return 0, err
-	}
 	var id int64
-	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
-		var gid any
-		if groupID != "" {
-			if err := s.groupExists(ctx, tx, groupID); err != nil {
-				return err
-			}
-			gid = groupID
-		}
-		err := tx.QueryRowContext(ctx, tx.Rebind(`INSERT INTO exceptions (group_id, action, pattern, note, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), gid, e.Action.String(), pattern, e.Note, actor, store.Millis(s.now())).Scan(&id)
-		if store.IsUniqueViolation(err) {
-			return fmt.Errorf("%s exception for %s: %w", e.Action, pattern, store.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("add exception: %w", err)
-		}
-		scope := groupID
-		if scope == "" {
-			scope = "all groups"
-		}
-		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("%s exception %s for %s", e.Action, pattern, scope))
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+		var err error
+		id, _, err = s.addExceptionTx(ctx, tx, actor, groupID, e)
 		return err
 	})
 	return id, err
+}
+
+// addExceptionTx adds an exception inside tx and returns its id and the
+// revision.
+func (s *Store) addExceptionTx(ctx context.Context, tx *store.Tx, actor, groupID string, e policy.Exception) (int64, int64, error) {
+	if e.Action != policy.Allow && e.Action != policy.Block {
+		return 0, 0, errors.New("an exception allows or blocks")
+	}
+	pattern, err := NormalizePattern(e.Pattern)
+	if err != nil {
+		return 0, 0, err
+	}
+	var gid any
+	if groupID != "" {
+		if err := s.groupExists(ctx, tx, groupID); err != nil {
+			return 0, 0, err
+		}
+		gid = groupID
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, tx.Rebind(`INSERT INTO exceptions (group_id, action, pattern, note, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), gid, e.Action.String(), pattern, e.Note, actor, store.Millis(s.now())).Scan(&id)
+	if store.IsUniqueViolation(err) {
+		return 0, 0, fmt.Errorf("%s exception for %s: %w", e.Action, pattern, store.ErrConflict)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("add exception: %w", err)
+	}
+	scope := groupID
+	if scope == "" {
+		scope = "all groups"
+	}
+	rev, err := store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("%s exception %s for %s", e.Action, pattern, scope))
+	return id, rev, err
 }
 
 // ExceptionRecord is an exception with its scope and who made it.
@@ -455,17 +477,23 @@ func NormalizePattern(p string) (string, error) {
 // RemoveException deletes an exception.
 func (s *Store) RemoveException(ctx context.Context, actor string, id int64) error {
 	return s.db.WithTx(ctx, func(tx *store.Tx) error {
-		var pattern string
-		err := tx.QueryRowContext(ctx, tx.Rebind("DELETE FROM exceptions WHERE id = ? RETURNING pattern"), id).Scan(&pattern)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("exception %d: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("remove exception %d: %w", id, err)
-		}
-		_, err = store.AddRevision(ctx, tx, s.now(), actor, "exception "+pattern+" removed")
+		_, err := s.removeExceptionTx(ctx, tx, actor, id)
 		return err
 	})
+}
+
+// removeExceptionTx deletes an exception inside tx and returns the
+// revision.
+func (s *Store) removeExceptionTx(ctx context.Context, tx *store.Tx, actor string, id int64) (int64, error) {
+	var pattern string
+	err := tx.QueryRowContext(ctx, tx.Rebind("DELETE FROM exceptions WHERE id = ? RETURNING pattern"), id).Scan(&pattern)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("exception %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("remove exception %d: %w", id, err)
+	}
+	return store.AddRevision(ctx, tx, s.now(), actor, "exception "+pattern+" removed")
 }
 
 // RuleSpec is a rule as stored: lists are space-separated text.
