@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
 )
 
@@ -173,5 +174,47 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("ul.cards"))
 	if h := text("h1"); h != "Hello, Priya Shah" {
 		t.Fatalf("after signing in again: %q", h)
+	}
+
+	// Change control: IT proposes to allow roblox.com for key stage 2
+	// (a loosening for pupils), the headteacher approves it, and the
+	// filters' engine then allows it.
+	do("propose", chromedp.Navigate(base+"/filtering"), chromedp.WaitVisible("#p-kind"),
+		chromedp.SetValue("#p-kind", "allow-site"), chromedp.SetValue("#p-group", DemoKeyStage2),
+		chromedp.SendKeys("#p-site", "roblox.com"), chromedp.SendKeys("#p-reason", "Year 6 game design club, Fridays"),
+		chromedp.SendKeys("#p-risk", "Roblox has chat; the club is supervised and chat is off on the club's accounts."),
+		chromedp.Click("#p-risk ~ button[type=submit], form[action='/filtering/propose'] button[type=submit]"), chromedp.WaitVisible("p.flash"),
+		shot("filtering-proposed"))
+	if flash := text("p.flash"); !strings.Contains(flash, "when a member of leadership other than you approves it") {
+		t.Fatalf("after proposing: %q", flash)
+	}
+	if res, _ := a.Check(t.Context(), CheckRequest{Target: "roblox.com", Group: DemoKeyStage2}); !res.Explanation.Decision.Blocked() {
+		t.Fatal("the proposal took effect before approval")
+	}
+	do("IT signs out", chromedp.Click("header button.link"), chromedp.WaitVisible("#login"))
+	head, err := a.Directory.PersonByLogin(t.Context(), "gsmith")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Accounts.Set(t.Context(), "test", head.ID, "quiet harbour at dawn", auth.SetOptions{Role: auth.RoleHeadteacher}); err != nil {
+		t.Fatal(err)
+	}
+	do("headteacher signs in", chromedp.SendKeys("#login", "gsmith"), chromedp.SendKeys("#password", "quiet harbour at dawn"),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("code.secret"))
+	do("headteacher's second factor", chromedp.SendKeys("#code", totpCode(t, text("code.secret"), time.Now())),
+		chromedp.Click("form.card button[type=submit]"), chromedp.WaitVisible("ul.cards"))
+	do("approve", chromedp.Navigate(base+"/filtering"), chromedp.WaitVisible("form[action$='/approve'] button"), shot("filtering-approval"),
+		chromedp.SendKeys("form[action$='/approve'] input[name=note]", "Agreed for the club, this term"),
+		chromedp.Click("form[action$='/approve'] button"), chromedp.WaitVisible("p.flash"))
+	if flash := text("p.flash"); !strings.Contains(flash, "approved and applied") {
+		t.Fatalf("after approving: %q", flash)
+	}
+	do("change log", shot("filtering-change-log"))
+	if err := a.ReloadIfChanged(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Check(t.Context(), CheckRequest{Target: "roblox.com", Group: DemoKeyStage2})
+	if err != nil || res.Explanation.Decision.Blocked() || !strings.HasPrefix(res.Explanation.Decision.Rule, "exception:allow") {
+		t.Fatalf("warden check after approval: %+v %v", res.Explanation.Decision, err)
 	}
 }

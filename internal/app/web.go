@@ -152,6 +152,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Directory:  a.Directory,
 		Categories: a.categoryIDs(),
 		Checker:    siteChecker{a},
+		Changes:    a.Policies,
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,

@@ -39,6 +39,9 @@ const (
 	ActionAccessLogViewed   = "access-log-viewed"
 	ActionAccessLogExported = "access-log-exported"
 	ActionSiteChecked       = "site-checked"
+	ActionChangeProposed    = "change-proposed"
+	ActionChangeApproved    = "change-approved"
+	ActionChangeRejected    = "change-declined"
 )
 
 // Outcomes of an action.

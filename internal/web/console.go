@@ -46,6 +46,8 @@ type ConsoleOptions struct {
 	Categories []string
 	// Checker answers "Why is this blocked?".
 	Checker SiteChecker
+	// Changes is filtering's change control.
+	Changes ChangeControl
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -77,6 +79,7 @@ type Console struct {
 	dir        Directory
 	categories []string
 	checker    SiteChecker
+	changes    ChangeControl
 	loc        *time.Location
 	key        []byte
 	secure     bool
@@ -99,13 +102,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil {
-		return nil, errors.New("console: accounts, audit log, access log, directory and site checker are all needed")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil {
+		return nil, errors.New("console: accounts, audit log, access log, directory, site checker and change control are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -128,7 +131,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -152,6 +155,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /audit, POST /audit/verify  the audit log and its chain check
 //	GET  /monitoring, /monitoring/export.csv  the access-log viewer and its CSV export
 //	GET  /check               "Why is this blocked?"
+//	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -170,6 +174,11 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /audit", c.withSession(stepFull, c.getAudit))
 	mux.HandleFunc("GET /monitoring", c.withSession(stepFull, c.getMonitoring))
 	mux.HandleFunc("GET /check", c.withSession(stepFull, c.getCheck))
+	mux.HandleFunc("GET /filtering", c.withSession(stepFull, c.getFiltering))
+	mux.HandleFunc("POST /filtering/propose", c.withSession(stepFull, c.postPropose))
+	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
+	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
+	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))
 	mux.HandleFunc("GET /monitoring/export.csv", c.withSession(stepFull, c.getExport))
 	mux.HandleFunc("POST /audit/verify", c.withSession(stepFull, c.postAuditVerify))
 	for _, s := range sections() {

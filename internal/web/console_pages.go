@@ -30,10 +30,8 @@ func sections() []sectionInfo {
 	return []sectionInfo{
 		{Path: "/check", Label: "Why is this blocked?", Perm: auth.PermCheckSite, Built: true,
 			Summary: "What the filter does with an address for a group, a person or a device, and why."},
-		{Path: "/filtering", Label: "Filtering", Perm: auth.PermViewFiltering,
-			Summary:   "Group policies, categories, exceptions, schedules, safe search and lists, with every change proposed, approved and logged.",
-			Coming:    "Pages for group policies, exceptions, schedules and lists; changes as proposals with a reason and risk assessment, approved by leadership when they loosen protection for pupils; the change log with one-step revert; and the review-request queue.",
-			Meanwhile: "warden check, warden groups, warden lists and warden youtube on the server; review requests are stored from the block page."},
+		{Path: "/filtering", Label: "Filtering", Perm: auth.PermViewFiltering, Built: true,
+			Summary: "Exceptions and category actions, with every change proposed, risk assessed, approved when it loosens protection for pupils, and logged."},
 		{Path: "/people", Label: "People & devices", Perm: auth.PermViewPeople,
 			Summary:   "Pupils, staff, visitors and devices; imports from the MIS; device tokens for filtering off site.",
 			Coming:    "Searchable lists, CSV import with a preview and per-row errors, device tokens (issue, revoke, show the DoH, DoT and PAC settings) and zones.",

@@ -1,0 +1,230 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/warden-schools/warden/internal/audit"
+	"github.com/warden-schools/warden/internal/auth"
+	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/policy/policystore"
+	"github.com/warden-schools/warden/internal/store"
+)
+
+// ChangeControl proposes, decides and lists filtering changes (a
+// *policystore.Store).
+type ChangeControl interface {
+	Propose(ctx context.Context, p policystore.Proposal) (policystore.Change, error)
+	Approve(ctx context.Context, id int64, by policystore.Actor, note string) (policystore.Change, error)
+	Reject(ctx context.Context, id int64, by policystore.Actor, note string) (policystore.Change, error)
+	Revert(ctx context.Context, id int64, by policystore.Actor, reason, risk, riskLevel string) (policystore.Change, error)
+	Changes(ctx context.Context, status string, limit int) ([]policystore.Change, error)
+	Exceptions(ctx context.Context) ([]policystore.ExceptionRecord, error)
+}
+
+// changeRow is a change as the page shows it.
+type changeRow struct {
+	ID                               int64
+	Summary, Diff, Reason, Risk      string
+	RiskLevel, Status, ProposedBy    string
+	ProposedAt, DecidedBy, DecidedAt string
+	DecisionNote                     string
+	Reverts                          int64
+	CanDecide, Own, CanRevert        bool
+}
+
+type exceptionRow struct {
+	ID                                     int64
+	Group, Action, Pattern, Note, By, When string
+}
+
+type filteringData struct {
+	Waiting    []changeRow
+	Log        []changeRow
+	Exceptions []exceptionRow
+	Groups     []policy.Group
+	Categories []string
+	CanPropose bool
+}
+
+func (c *Console) actor(st *state) policystore.Actor {
+	return policystore.Actor{Name: actorOf(st.account), PersonID: st.account.Person.ID}
+}
+
+// getFiltering shows the changes waiting, the proposal form, the
+// exceptions in force and the change log (PermViewFiltering).
+func (c *Console) getFiltering(rw http.ResponseWriter, r *http.Request, st *state) {
+	if !c.permitted(rw, r, st, auth.PermViewFiltering, "/filtering") {
+		return
+	}
+	c.filteringPage(rw, r, st, http.StatusOK, "")
+}
+
+func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *state, status int, problem string) {
+	v := view{Title: "Filtering", Signed: st.signed(), Nav: nav(st.account.Role, "/filtering"), CSRF: c.csrfFor(st.secret), Problem: problem}
+	if msg := r.URL.Query().Get("done"); problem == "" {
+		v.Flash = map[string]string{
+			"applied":  "The change is applied: filters use it within seconds.",
+			"proposed": "The change is proposed: it takes effect when a member of leadership other than you approves it.",
+			"approved": "The change is approved and applied.",
+			"declined": "The change is declined.",
+		}[msg]
+	}
+	ctx := r.Context()
+	changes, err := c.changes.Changes(ctx, "", 100)
+	var exceptions []policystore.ExceptionRecord
+	if err == nil {
+		exceptions, err = c.changes.Exceptions(ctx)
+	}
+	if err != nil {
+		c.log.Error("filtering_read_failed", "err", err)
+		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the filtering changes just now.")
+		return
+	}
+	role := st.account.Role
+	me := c.actor(st)
+	d := filteringData{Groups: c.checker.Groups(), Categories: c.categories, CanPropose: role.Can(auth.PermProposeChange)}
+	for _, ch := range changes {
+		own := (me.PersonID != 0 && ch.ProposedBy.PersonID == me.PersonID) || strings.EqualFold(ch.ProposedBy.Name, me.Name)
+		row := changeRow{ID: ch.ID, Summary: ch.Summary, Diff: ch.Diff, Reason: ch.Reason, Risk: ch.Risk, RiskLevel: ch.RiskLevel,
+			Status: ch.Status, ProposedBy: ch.ProposedBy.Name, ProposedAt: ch.ProposedAt.In(c.loc).Format("2 Jan 2006 15:04"),
+			DecidedBy: ch.DecidedBy.Name, DecisionNote: ch.DecisionNote, Reverts: ch.Reverts, Own: own,
+			CanDecide: ch.Status == policystore.StatusProposed && !own && role.Can(auth.PermApproveChange),
+			CanRevert: ch.Status == policystore.StatusApplied && role.Can(auth.PermProposeChange)}
+		if !ch.DecidedAt.IsZero() {
+			row.DecidedAt = ch.DecidedAt.In(c.loc).Format("2 Jan 2006 15:04")
+		}
+		if ch.Status == policystore.StatusProposed {
+			d.Waiting = append(d.Waiting, row)
+		}
+		d.Log = append(d.Log, row)
+	}
+	for _, e := range exceptions {
+		d.Exceptions = append(d.Exceptions, exceptionRow{ID: e.ID, Group: e.Group, Action: e.Action.String(), Pattern: e.Pattern, Note: e.Note,
+			By: e.CreatedBy, When: e.CreatedAt.In(c.loc).Format("2 Jan 2006")})
+	}
+	v.Data = d
+	c.render(rw, r, status, "filtering", v)
+}
+
+// changeProblem writes the page for a change refused as asked, or logs
+// and reports any other failure; it returns false when there was none.
+func (c *Console) changeProblem(rw http.ResponseWriter, r *http.Request, st *state, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, policystore.ErrInvalidChange) || errors.Is(err, store.ErrConflict) || errors.Is(err, policystore.ErrSelfApproval) ||
+		errors.Is(err, policystore.ErrNotProposed) || errors.Is(err, store.ErrNotFound):
+		c.filteringPage(rw, r, st, http.StatusBadRequest, "The change was not made: "+err.Error()+".")
+	default:
+		c.log.Error("change_failed", "err", err)
+		c.filteringPage(rw, r, st, http.StatusServiceUnavailable, "The change was not made: "+err.Error()+".")
+	}
+	return true
+}
+
+// postPropose records a proposal (PermProposeChange); it is applied at
+// once unless it loosens protection for pupils.
+func (c *Console) postPropose(rw http.ResponseWriter, r *http.Request, st *state) {
+	if !c.permitted(rw, r, st, auth.PermProposeChange, "/filtering/propose") {
+		return
+	}
+	f := r.PostForm
+	spec := policystore.ChangeSpec{Group: f.Get("group")}
+	switch f.Get("kind") {
+	case "allow-site", "block-site":
+		spec.Kind, spec.Pattern, spec.Action = policystore.AddException, strings.TrimSpace(f.Get("site")), strings.TrimSuffix(f.Get("kind"), "-site")
+		spec.Note = strings.TrimSpace(f.Get("reason"))
+	case "remove-exception":
+		id, err := strconv.ParseInt(f.Get("exception"), 10, 64)
+		if err != nil {
+			c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose the exception to remove.")
+			return
+		}
+		spec.Kind, spec.ExceptionID = policystore.RemoveException, id
+	case "set-category":
+		spec.Kind, spec.Category, spec.Action = policystore.SetCategory, f.Get("category"), f.Get("category_action")
+	default:
+		c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose what kind of change to propose.")
+		return
+	}
+	p := policystore.Proposal{Spec: spec, Reason: f.Get("reason"), Risk: f.Get("risk"), RiskLevel: f.Get("risk_level"), By: c.actor(st)}
+	ch, err := c.changes.Propose(r.Context(), p)
+	entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionChangeProposed}
+	if err != nil {
+		entry.Outcome, entry.Detail = audit.Failed, err.Error()
+	} else {
+		entry.Target, entry.Detail = "change "+strconv.FormatInt(ch.ID, 10), ch.Summary+" ("+ch.Status+")"
+	}
+	if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+		return
+	}
+	done := "applied"
+	if ch.Status == policystore.StatusProposed {
+		done = "proposed"
+	}
+	redirect(rw, "/filtering?done="+done)
+}
+
+// postDecide approves or declines a change (PermApproveChange; never
+// one's own).
+func (c *Console) postDecide(approve bool) func(http.ResponseWriter, *http.Request, *state) {
+	return func(rw http.ResponseWriter, r *http.Request, st *state) {
+		if !c.permitted(rw, r, st, auth.PermApproveChange, r.URL.Path) {
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.NotFound(rw, r)
+			return
+		}
+		note := r.PostForm.Get("note")
+		var ch policystore.Change
+		action, done := audit.ActionChangeRejected, "declined"
+		if approve {
+			action, done = audit.ActionChangeApproved, "approved"
+			ch, err = c.changes.Approve(r.Context(), id, c.actor(st), note)
+		} else {
+			ch, err = c.changes.Reject(r.Context(), id, c.actor(st), note)
+		}
+		entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: action,
+			Target: "change " + strconv.FormatInt(id, 10), Detail: ch.Summary}
+		if err != nil {
+			entry.Outcome, entry.Detail = audit.Failed, err.Error()
+		}
+		if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+			return
+		}
+		redirect(rw, "/filtering?done="+done)
+	}
+}
+
+// postRevert proposes the inverse of an applied change.
+func (c *Console) postRevert(rw http.ResponseWriter, r *http.Request, st *state) {
+	if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(rw, r)
+		return
+	}
+	f := r.PostForm
+	ch, err := c.changes.Revert(r.Context(), id, c.actor(st), f.Get("reason"), f.Get("risk"), f.Get("risk_level"))
+	entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionChangeProposed,
+		Target: "revert of change " + strconv.FormatInt(id, 10), Detail: ch.Summary + " (" + ch.Status + ")"}
+	if err != nil {
+		entry.Outcome, entry.Detail = audit.Failed, err.Error()
+	}
+	if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+		return
+	}
+	done := "applied"
+	if ch.Status == policystore.StatusProposed {
+		done = "proposed"
+	}
+	redirect(rw, "/filtering?done="+done)
+}

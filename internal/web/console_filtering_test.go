@@ -1,0 +1,141 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/warden-schools/warden/internal/audit"
+	"github.com/warden-schools/warden/internal/auth"
+	"github.com/warden-schools/warden/internal/lists"
+	"github.com/warden-schools/warden/internal/policy"
+	"github.com/warden-schools/warden/internal/policy/policystore"
+)
+
+func TestConsoleChangeControl(t *testing.T) {
+	f := newConsoleFixture(t, func(o *ConsoleOptions) { o.SignInLimit = 1000 })
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	for _, g := range []string{"key-stage-2", "staff"} {
+		if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: g, Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
+			DefaultAction: policy.Allow, Categories: map[string]policy.Action{"games": policy.Block}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`); err != nil {
+		t.Fatal(err)
+	}
+	f.account(t, "itech", auth.RoleIT)
+	f.account(t, "head", auth.RoleHeadteacher)
+	f.account(t, "leader", auth.RoleLeadership)
+	f.account(t, "teacher", auth.RoleStaff)
+	itb, hb, lb, sb := f.browser(t), f.browser(t), f.browser(t), f.browser(t)
+	itb.signIn("itech", testPassword)
+	hb.signIn("head", testPassword)
+	lb.signIn("leader", testPassword)
+	sb.signIn("teacher", testPassword)
+	proposal := func(kind, group, site string) url.Values {
+		return url.Values{"kind": {kind}, "group": {group}, "site": {site}, "reason": {"Year 5 coding club"},
+			"risk": {"A coding site with moderated projects; low risk."}, "risk_level": {"low"}}
+	}
+
+	// IT proposes a loosening for pupils: it waits.
+	p := itb.submit("/filtering", "/filtering/propose", proposal("allow-site", "key-stage-2", "scratch.mit.edu"))
+	if p.status != http.StatusSeeOther || p.location != "/filtering?done=proposed" {
+		t.Fatalf("propose: %d %s\n%s", p.status, p.location, p.body)
+	}
+	page := itb.do("GET", "/filtering?done=proposed", nil)
+	if !strings.Contains(page.body, "Waiting for approval") || !strings.Contains(page.body, "Your own proposal") ||
+		strings.Contains(page.body, "/approve") || !strings.Contains(page.body, "takes effect when a member of leadership") {
+		t.Fatalf("IT's page:\n%s", page.body)
+	}
+	id := regexp.MustCompile(`/filtering/changes/(\d+)/approve`).FindStringSubmatch(hb.do("GET", "/filtering", nil).body)
+	if id == nil {
+		t.Fatal("the headteacher is not offered the approval")
+	}
+	// IT may not approve at all; staff may not even look.
+	if p := itb.do("POST", "/filtering/changes/"+id[1]+"/approve", url.Values{"csrf": {itb.csrf(page)}}); p.status != http.StatusForbidden {
+		t.Errorf("IT approving: %d", p.status)
+	}
+	if p := sb.do("GET", "/filtering", nil); p.status != http.StatusForbidden {
+		t.Errorf("staff's filtering page: %d", p.status)
+	}
+	// Declining needs a reason; the headteacher approves.
+	hp := hb.do("GET", "/filtering", nil)
+	if p := hb.do("POST", "/filtering/changes/"+id[1]+"/reject", url.Values{"csrf": {hb.csrf(hp)}, "note": {" "}}); p.status != http.StatusBadRequest {
+		t.Errorf("decline without a reason: %d", p.status)
+	}
+	if p := hb.do("POST", "/filtering/changes/"+id[1]+"/approve", url.Values{"csrf": {hb.csrf(hp)}, "note": {"Term 3 only"}}); p.location != "/filtering?done=approved" {
+		t.Fatalf("approve: %d %s\n%s", p.status, p.location, p.body)
+	}
+	pol, _ := ps.Load(ctx)
+	var found bool
+	for _, g := range pol.Groups {
+		for _, e := range g.Exceptions {
+			found = found || (g.ID == "key-stage-2" && e.Pattern == "scratch.mit.edu" && e.Action == policy.Allow)
+		}
+	}
+	if !found {
+		t.Fatalf("the approved exception is not in force: %+v", pol.Groups)
+	}
+
+	// A tightening change applies at once.
+	if p := itb.submit("/filtering", "/filtering/propose", proposal("block-site", "key-stage-2", "coolmathgames.com")); p.location != "/filtering?done=applied" {
+		t.Fatalf("tighten: %d %s\n%s", p.status, p.location, p.body)
+	}
+	// Leadership may not approve their own loosening.
+	lb.submit("/filtering", "/filtering/propose", url.Values{"kind": {"set-category"}, "group": {"key-stage-2"}, "category": {"games"},
+		"category_action": {"allow"}, "reason": {"Games club"}, "risk": {"Some games have chat"}, "risk_level": {"medium"}})
+	lp := lb.do("GET", "/filtering", nil)
+	if strings.Contains(lp.body, "/approve") || !strings.Contains(lp.body, "key-stage-2: games allow (was block)") {
+		t.Fatalf("leader's own proposal offered for approval:\n%s", lp.body)
+	}
+	changes, _ := ps.Changes(ctx, policystore.StatusProposed, 0)
+	if len(changes) != 1 {
+		t.Fatalf("waiting: %+v", changes)
+	}
+	if p := lb.do("POST", "/filtering/changes/"+itoa(changes[0].ID)+"/approve", url.Values{"csrf": {lb.csrf(lp)}}); p.status != http.StatusBadRequest ||
+		!strings.Contains(p.body, "someone other than its author") {
+		t.Fatalf("self-approval: %d\n%s", p.status, p.body)
+	}
+	// Revert the approved allow: it tightens, so it applies at once.
+	first, _ := ps.GetChange(ctx, atoi(t, id[1]))
+	if p := itb.submit("/filtering", "/filtering/changes/"+id[1]+"/revert", url.Values{"reason": {"Club ended"}, "risk": {"None"}, "risk_level": {"low"}}); p.location != "/filtering?done=applied" {
+		t.Fatalf("revert: %d %s\n%s", p.status, p.location, p.body)
+	}
+	log := itb.do("GET", "/filtering", nil).body
+	for _, want := range []string{"reverts #" + itoa(first.ID), "- allow exception scratch.mit.edu (key-stage-2)", "Term 3 only", "head", "applied"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("change log lacks %q", want)
+		}
+	}
+	// Invalid proposals say why.
+	if p := itb.submit("/filtering", "/filtering/propose", proposal("allow-site", "key-stage-2", "not a site")); p.status != http.StatusBadRequest ||
+		!strings.Contains(p.body, "The change was not made") {
+		t.Errorf("bad site: %d", p.status)
+	}
+	entries, _, _ := f.audit.List(ctx, audit.Filter{Limit: 500})
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[e.Action+"/"+e.Outcome] = true
+	}
+	for _, want := range []string{"change-proposed/ok", "change-approved/ok", "change-declined/failed", "change-approved/failed", "change-proposed/failed", "permission-refused/refused"} {
+		if !seen[want] {
+			t.Errorf("audit lacks %s: %v", want, seen)
+		}
+	}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func atoi(t *testing.T, s string) int64 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
