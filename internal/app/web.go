@@ -153,6 +153,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Categories: a.categoryIDs(),
 		Checker:    siteChecker{a},
 		Changes:    a.Policies,
+		Reviews:    reviews.New(a.db, a.now),
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,

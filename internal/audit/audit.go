@@ -42,6 +42,8 @@ const (
 	ActionChangeProposed    = "change-proposed"
 	ActionChangeApproved    = "change-approved"
 	ActionChangeRejected    = "change-declined"
+	ActionReviewApproved    = "review-request-approved"
+	ActionReviewDeclined    = "review-request-declined"
 )
 
 // Outcomes of an action.

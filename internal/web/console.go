@@ -20,6 +20,7 @@ import (
 	"github.com/warden-schools/warden/internal/accesslog"
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
+	"github.com/warden-schools/warden/internal/reviews"
 )
 
 //go:embed templates/console/*.html
@@ -46,8 +47,10 @@ type ConsoleOptions struct {
 	Categories []string
 	// Checker answers "Why is this blocked?".
 	Checker SiteChecker
-	// Changes is filtering's change control.
+	// Changes is filtering's change control; Reviews holds the block
+	// page's review requests.
 	Changes ChangeControl
+	Reviews *reviews.Store
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -80,6 +83,7 @@ type Console struct {
 	categories []string
 	checker    SiteChecker
 	changes    ChangeControl
+	reviews    *reviews.Store
 	loc        *time.Location
 	key        []byte
 	secure     bool
@@ -102,13 +106,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil {
-		return nil, errors.New("console: accounts, audit log, access log, directory, site checker and change control are all needed")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil {
+		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control and reviews are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -156,6 +160,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /monitoring, /monitoring/export.csv  the access-log viewer and its CSV export
 //	GET  /check               "Why is this blocked?"
 //	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
+//	POST /filtering/requests/{id}/approve|decline  the block page's review requests
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -179,6 +184,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
 	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))
+	mux.HandleFunc("POST /filtering/requests/{id}/approve", c.withSession(stepFull, c.postRequest(true)))
+	mux.HandleFunc("POST /filtering/requests/{id}/decline", c.withSession(stepFull, c.postRequest(false)))
 	mux.HandleFunc("GET /monitoring/export.csv", c.withSession(stepFull, c.getExport))
 	mux.HandleFunc("POST /audit/verify", c.withSession(stepFull, c.postAuditVerify))
 	for _, s := range sections() {

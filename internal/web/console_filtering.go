@@ -9,8 +9,10 @@ import (
 
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
+	"github.com/warden-schools/warden/internal/blockpage"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/policy/policystore"
+	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/store"
 )
 
@@ -41,7 +43,14 @@ type exceptionRow struct {
 	Group, Action, Pattern, Note, By, When string
 }
 
+// requestRow is an open review request as the page shows it.
+type requestRow struct {
+	ID                                           int64
+	Ref, Site, Group, When, Who, Reason, Message string
+}
+
 type filteringData struct {
+	Requests   []requestRow
 	Waiting    []changeRow
 	Log        []changeRow
 	Exceptions []exceptionRow
@@ -101,6 +110,23 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 			d.Waiting = append(d.Waiting, row)
 		}
 		d.Log = append(d.Log, row)
+	}
+	if d.CanPropose {
+		reqs, err := c.reviews.ListRequests(ctx, reviews.Filter{Status: reviews.StatusOpen, Limit: 50})
+		if err != nil {
+			c.log.Error("review_requests_read_failed", "err", err)
+			c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the review requests just now.")
+			return
+		}
+		n := c.newNames(ctx)
+		for _, q := range reqs {
+			site := q.Host
+			if q.URL != "" {
+				site = q.URL
+			}
+			d.Requests = append(d.Requests, requestRow{ID: q.ID, Ref: blockpage.FormatRef(q.Ref), Site: site, Group: q.GroupID,
+				When: q.CreatedAt.In(c.loc).Format("2 Jan 2006 15:04"), Who: n.person(q.PersonID), Reason: q.Reason, Message: q.Message})
+		}
 	}
 	for _, e := range exceptions {
 		d.Exceptions = append(d.Exceptions, exceptionRow{ID: e.ID, Group: e.Group, Action: e.Action.String(), Pattern: e.Pattern, Note: e.Note,
@@ -227,4 +253,78 @@ func (c *Console) postRevert(rw http.ResponseWriter, r *http.Request, st *state)
 		done = "proposed"
 	}
 	redirect(rw, "/filtering?done="+done)
+}
+
+// postRequest answers a review request from the block page
+// (PermProposeChange): approving proposes an allow exception for the
+// request's site and group through change control (so it applies at once
+// or waits for leadership like any change); declining needs a reply.
+func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Request, *state) {
+	return func(rw http.ResponseWriter, r *http.Request, st *state) {
+		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.NotFound(rw, r)
+			return
+		}
+		ctx, f := r.Context(), r.PostForm
+		q, err := c.reviews.GetRequest(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			http.NotFound(rw, r)
+			return
+		}
+		if err != nil {
+			c.changeProblem(rw, r, st, err)
+			return
+		}
+		reply := strings.TrimSpace(f.Get("reply"))
+		entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionReviewDeclined,
+			Target: "review request " + blockpage.FormatRef(q.Ref), Detail: q.Host + " for " + q.GroupID}
+		if !approve {
+			if reply == "" {
+				c.filteringPage(rw, r, st, http.StatusBadRequest, "Say why the request is declined: the reply is for the person who asked.")
+				return
+			}
+			_, err = c.reviews.DecideRequest(ctx, id, reviews.Decision{By: actorOf(st.account), Reply: reply})
+			if err != nil {
+				entry.Outcome, entry.Detail = audit.Failed, err.Error()
+			}
+			if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+				return
+			}
+			redirect(rw, "/filtering?done=declined")
+			return
+		}
+		pattern := q.Host
+		if q.URL != "" {
+			pattern = q.URL
+		}
+		ch, err := c.changes.Propose(ctx, policystore.Proposal{
+			Spec:   policystore.ChangeSpec{Kind: policystore.AddException, Group: q.GroupID, Action: "allow", Pattern: pattern, Note: "review request " + blockpage.FormatRef(q.Ref)},
+			Reason: f.Get("reason"), Risk: f.Get("risk"), RiskLevel: f.Get("risk_level"), By: c.actor(st), ReviewRequestID: id})
+		entry.Action = audit.ActionReviewApproved
+		if err == nil {
+			if reply == "" {
+				reply = "Approved."
+			}
+			if ch.Status == policystore.StatusProposed {
+				reply += " It takes effect when leadership approves the change."
+			}
+			_, err = c.reviews.DecideRequest(ctx, id, reviews.Decision{Approve: true, By: actorOf(st.account), Reply: reply})
+			entry.Detail += "; change " + strconv.FormatInt(ch.ID, 10) + " " + ch.Status
+		}
+		if err != nil {
+			entry.Outcome, entry.Detail = audit.Failed, err.Error()
+		}
+		if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+			return
+		}
+		done := "applied"
+		if ch.Status == policystore.StatusProposed {
+			done = "proposed"
+		}
+		redirect(rw, "/filtering?done="+done)
+	}
 }

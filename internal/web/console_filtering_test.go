@@ -14,6 +14,7 @@ import (
 	"github.com/warden-schools/warden/internal/lists"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/policy/policystore"
+	"github.com/warden-schools/warden/internal/reviews"
 )
 
 func TestConsoleChangeControl(t *testing.T) {
@@ -138,4 +139,62 @@ func atoi(t *testing.T, s string) int64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// A review request from the block page: IT proposes the exception it asks
+// for (which, for pupils, waits for leadership) or declines it with a
+// reply; either way the request is decided, with the reply stored.
+func TestConsoleReviewRequests(t *testing.T) {
+	f := newConsoleFixture(t, func(o *ConsoleOptions) { o.SignInLimit = 1000 })
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
+		DefaultAction: policy.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`)
+	rs := reviews.New(f.db, f.clock)
+	var ids []int64
+	for i, host := range []string{"scratch.mit.edu", "coolmathgames.com"} {
+		q, err := rs.CreateRequest(ctx, reviews.RequestInput{Ref: "7KQ2MW4XH" + strconv.Itoa(i), BlockedAt: f.clock(), Host: host,
+			Category: "games", Reason: "Blocked: games is blocked for key-stage-2.", GroupID: "key-stage-2", Message: "For coding club"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, q.ID)
+	}
+	f.account(t, "itech", auth.RoleIT)
+	b := f.browser(t)
+	b.signIn("itech", testPassword)
+	page := b.do("GET", "/filtering", nil)
+	for _, want := range []string{"Review requests from the block page", "scratch.mit.edu", "coolmathgames.com", "For coding club", "7KQ2M-W4XH0"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("queue lacks %q", want)
+		}
+	}
+	tok := b.csrf(page)
+	if p := b.do("POST", "/filtering/requests/"+itoa(ids[1])+"/decline", url.Values{"csrf": {tok}, "reply": {""}}); p.status != http.StatusBadRequest {
+		t.Errorf("decline without a reply: %d", p.status)
+	}
+	if p := b.do("POST", "/filtering/requests/"+itoa(ids[1])+"/decline", url.Values{"csrf": {tok}, "reply": {"Not suitable for school"}}); p.location != "/filtering?done=declined" {
+		t.Fatalf("decline: %d %s\n%s", p.status, p.location, p.body)
+	}
+	p := b.do("POST", "/filtering/requests/"+itoa(ids[0])+"/approve", url.Values{"csrf": {tok}, "reason": {"Coding club"},
+		"risk": {"Moderated projects"}, "risk_level": {"low"}, "reply": {"Yes, for the club."}})
+	if p.location != "/filtering?done=proposed" {
+		t.Fatalf("approve: %d %s\n%s", p.status, p.location, p.body)
+	}
+	q0, _ := rs.GetRequest(ctx, ids[0])
+	q1, _ := rs.GetRequest(ctx, ids[1])
+	if q0.Status != reviews.StatusApproved || !strings.Contains(q0.Reply, "takes effect when leadership approves") || q1.Status != reviews.StatusDeclined ||
+		q1.Reply != "Not suitable for school" {
+		t.Fatalf("requests after deciding: %+v\n%+v", q0, q1)
+	}
+	waiting, _ := ps.Changes(ctx, policystore.StatusProposed, 0)
+	if len(waiting) != 1 || waiting[0].ReviewRequestID != ids[0] || waiting[0].Spec.Pattern != "scratch.mit.edu" {
+		t.Fatalf("the proposed change: %+v", waiting)
+	}
+	if strings.Contains(b.do("GET", "/filtering", nil).body, "coolmathgames.com</span> for") {
+		t.Error("a decided request is still in the queue")
+	}
 }
