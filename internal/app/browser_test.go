@@ -176,14 +176,26 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 		t.Fatalf("after signing in again: %q", h)
 	}
 
-	// Change control: IT proposes to allow roblox.com for key stage 2
-	// (a loosening for pupils), the headteacher approves it, and the
-	// filters' engine then allows it.
-	do("propose", chromedp.Navigate(base+"/filtering"), chromedp.WaitVisible("#p-kind"),
-		chromedp.SetValue("#p-kind", "allow-site"), chromedp.SetValue("#p-group", DemoKeyStage2),
-		chromedp.SendKeys("#p-site", "roblox.com"), chromedp.SendKeys("#p-reason", "Year 6 game design club, Fridays"),
-		chromedp.SendKeys("#p-risk", "Roblox has chat; the club is supervised and chat is off on the club's accounts."),
-		chromedp.Click("#p-risk ~ button[type=submit], form[action='/filtering/propose'] button[type=submit]"), chromedp.WaitVisible("p.flash"),
+	// A review request from the block page, answered through change
+	// control: the pupil (this computer is a key stage 2 device) asks for
+	// roblox.com; IT proposes the exception from the queue, which waits
+	// for leadership as it loosens protection for pupils; the headteacher
+	// approves it; the engine warden check uses then allows it.
+	do("review request", chromedp.Navigate(base+"/blocked?host=roblox.com"), chromedp.WaitVisible("#review-message"),
+		chromedp.SendKeys("#review-message", "For the Year 6 game design club"),
+		chromedp.Click("form[action$='/blocked/review'] button"))
+	waitFor(t, "the thanks page after asking for a review", func() bool {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		return err == nil && strings.Contains(loc, "/blocked/thanks")
+	})
+	do("thanks page", chromedp.WaitVisible("main h1"), shot("review-request-sent"))
+	if h := text("h1"); h != "Your request has been sent" {
+		t.Fatalf("after asking for a review: %q", h)
+	}
+	do("review queue", chromedp.Navigate(base+"/filtering"), chromedp.WaitVisible("#requests-h"), shot("filtering-review-requests"),
+		chromedp.Click("section[aria-labelledby=requests-h] details summary"),
+		chromedp.SendKeys("form[action^='/filtering/requests/'] textarea[name=risk]", "Roblox has chat; the club is supervised and chat is off on the club's accounts."),
+		chromedp.Click("form[action^='/filtering/requests/'][action$='/approve'] button"), chromedp.WaitVisible("p.flash"),
 		shot("filtering-proposed"))
 	if flash := text("p.flash"); !strings.Contains(flash, "when a member of leadership other than you approves it") {
 		t.Fatalf("after proposing: %q", flash)
