@@ -154,6 +154,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Checker:    siteChecker{a},
 		Changes:    a.Policies,
 		Reviews:    reviews.New(a.db, a.now),
+		Tokens:     deviceTokens{a: a, base: base},
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -241,4 +242,30 @@ func (s siteChecker) Groups() []policy.Group {
 		return snap.Groups()
 	}
 	return nil
+}
+
+// deviceTokens issues and revokes device tokens for the console, with the
+// settings the device needs under the web listener's base URL.
+type deviceTokens struct {
+	a    *App
+	base string
+}
+
+// IssueToken gives the device a new token.
+func (d deviceTokens) IssueToken(ctx context.Context, actor, device string) (web.IssuedDeviceToken, error) {
+	t, err := d.a.IssueDeviceToken(ctx, actor, device, d.base)
+	if err != nil {
+		return web.IssuedDeviceToken{}, err
+	}
+	out := web.IssuedDeviceToken{Device: t.Device, Token: t.Token, DoHURL: t.DoHURL, DoTName: t.DoTName, Replaced: t.Replaced}
+	if d.a.cfg.Listen.Proxy != "" {
+		out.PAC = strings.TrimRight(d.base, "/") + "/proxy.pac"
+	}
+	return out, nil
+}
+
+// RevokeToken removes the device's token.
+func (d deviceTokens) RevokeToken(ctx context.Context, actor, device string) (bool, error) {
+	_, had, err := d.a.RevokeDeviceToken(ctx, actor, device)
+	return had, err
 }

@@ -51,6 +51,8 @@ type ConsoleOptions struct {
 	// page's review requests.
 	Changes ChangeControl
 	Reviews *reviews.Store
+	// Tokens issues and revokes device tokens.
+	Tokens DeviceTokens
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -84,6 +86,7 @@ type Console struct {
 	checker    SiteChecker
 	changes    ChangeControl
 	reviews    *reviews.Store
+	tokens     DeviceTokens
 	loc        *time.Location
 	key        []byte
 	secure     bool
@@ -106,13 +109,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil {
-		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control and reviews are all needed")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil || opts.Tokens == nil {
+		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control, reviews and device tokens are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, tokens: opts.Tokens, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -135,7 +138,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering", "people", "token"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -161,6 +164,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /check               "Why is this blocked?"
 //	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
 //	POST /filtering/requests/{id}/approve|decline  the block page's review requests
+//	GET  /people, POST /people/devices/{id}/token[/revoke]  people, devices and device tokens
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -184,6 +188,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
 	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))
+	mux.HandleFunc("GET /people", c.withSession(stepFull, c.getPeople))
+	mux.HandleFunc("POST /people/devices/{id}/token", c.withSession(stepFull, c.postDeviceToken(false)))
+	mux.HandleFunc("POST /people/devices/{id}/token/revoke", c.withSession(stepFull, c.postDeviceToken(true)))
 	mux.HandleFunc("POST /filtering/requests/{id}/approve", c.withSession(stepFull, c.postRequest(true)))
 	mux.HandleFunc("POST /filtering/requests/{id}/decline", c.withSession(stepFull, c.postRequest(false)))
 	mux.HandleFunc("GET /monitoring/export.csv", c.withSession(stepFull, c.getExport))

@@ -22,6 +22,8 @@ import (
 // Directory finds people and devices for the console (a
 // *directory.Directory).
 type Directory interface {
+	People(ctx context.Context, f directory.PeopleFilter) ([]directory.Person, int, error)
+	Devices(ctx context.Context) ([]directory.Device, error)
 	Person(ctx context.Context, id int64) (directory.Person, error)
 	PersonByLogin(ctx context.Context, login string) (directory.Person, error)
 	Device(ctx context.Context, id int64) (directory.Device, error)
