@@ -47,6 +47,8 @@ const (
 	ActionPeopleViewed       = "people-viewed"
 	ActionDeviceTokenIssued  = "device-token-issued"
 	ActionDeviceTokenRevoked = "device-token-revoked"
+	ActionAccountCreated     = "account-created"
+	ActionAccountChanged     = "account-changed"
 )
 
 // Outcomes of an action.

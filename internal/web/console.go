@@ -138,7 +138,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering", "people", "token"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering", "people", "token", "settings"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -165,6 +165,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
 //	POST /filtering/requests/{id}/approve|decline  the block page's review requests
 //	GET  /people, POST /people/devices/{id}/token[/revoke]  people, devices and device tokens
+//	GET  /settings, POST /settings/accounts[/{id}/{action}]  accounts: give, role, unlock, disable, enable, reset-2fa, reset-password
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/console.css", c.css)
@@ -188,6 +189,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
 	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))
+	mux.HandleFunc("GET /settings", c.withSession(stepFull, c.getSettings))
+	mux.HandleFunc("POST /settings/accounts", c.withSession(stepFull, c.postAccount))
+	mux.HandleFunc("POST /settings/accounts/{id}/{action}", c.withSession(stepFull, c.postAccountAction))
 	mux.HandleFunc("GET /people", c.withSession(stepFull, c.getPeople))
 	mux.HandleFunc("POST /people/devices/{id}/token", c.withSession(stepFull, c.postDeviceToken(false)))
 	mux.HandleFunc("POST /people/devices/{id}/token/revoke", c.withSession(stepFull, c.postDeviceToken(true)))

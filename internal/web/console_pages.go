@@ -44,10 +44,8 @@ func sections() []sectionInfo {
 			Coming:  "Termly reports for governors, and the figures the school's online-safety review asks for."},
 		{Path: "/audit", Label: "Audit log", Perm: auth.PermViewAudit, Built: true,
 			Summary: "Every sign-in and console action, in a tamper-evident log."},
-		{Path: "/settings", Label: "Settings", Perm: auth.PermManageAccounts,
-			Summary:   "Accounts and roles, two-factor resets, the school's details.",
-			Coming:    "Accounts: give people roles, reset passwords and two-factor authentication, unlock accounts; the audit log of console actions and sign-ins.",
-			Meanwhile: "warden accounts on the server."},
+		{Path: "/settings", Label: "Settings", Perm: auth.PermManageAccounts, Built: true,
+			Summary: "Accounts and roles: give accounts, reset passwords and two-factor authentication, unlock."},
 	}
 }
 
