@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -55,4 +56,39 @@ func checkClean(t *testing.T, field, s string, max int, multiline bool) {
 			t.Fatalf("%s keeps %U: %q", field, r, s)
 		}
 	}
+}
+
+// FuzzFreeTextForms: the staff approval form on the block page and the
+// access-log viewer's filter take free text from anyone who can reach
+// them; decoding must never panic, and what it keeps is valid, bounded
+// text.
+func FuzzFreeTextForms(f *testing.F) {
+	for _, s := range []string{
+		"token=x&login=gsmith&password=p&reason=Year+5+science",
+		"login=%FF%FE&reason=%E2%80%AE%00&password=" + strings.Repeat("a", 2000),
+		"person=mia&site=ROBLOX&from=2026-09-03T09%3A00&to=x&before=-1&action=block",
+		"person=" + strings.Repeat("%C3%A9", 400) + "&group=%0A%0D",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		if form, err := decodeYouTube(v); err == nil {
+			if !utf8.ValidString(form.Login) || !utf8.ValidString(form.Reason) || utf8.RuneCountInString(form.Reason) > 500 ||
+				form.Login == "" || form.Reason == "" || len(form.Password) > 1024 {
+				t.Fatalf("decodeYouTube(%q) kept %+v", raw, form)
+			}
+		}
+		mf := readMonitoringForm(&http.Request{URL: &url.URL{RawQuery: raw}})
+		for _, s := range []string{mf.Person, mf.Device, mf.Group, mf.Category, mf.Action, mf.Site, mf.From, mf.To} {
+			if !utf8.ValidString(s) || len(s) > 254 {
+				t.Fatalf("readMonitoringForm(%q) kept %q", raw, s)
+			}
+		}
+		_ = mf.describe()
+	})
 }
