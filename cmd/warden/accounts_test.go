@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -123,5 +125,22 @@ func TestAuditCommands(t *testing.T) {
 	}
 	if r := warden(t, "audit", "frobnicate", "--data", data); r.code != 2 {
 		t.Fatalf("unknown subcommand: %d", r.code)
+	}
+}
+
+// warden lists update: a bad download changes nothing and says so.
+func TestListsUpdateCommand(t *testing.T) {
+	data := demoData(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html>Sign in</html>"))
+	}))
+	defer srv.Close()
+	r := warden(t, "lists", "update", "--data", data, srv.URL+"/blacklists.tar.gz")
+	if r.code != 1 || !strings.Contains(r.stderr, "web page") || !strings.Contains(r.stderr, "Nothing was changed") {
+		t.Fatalf("bad download: %d\n%s", r.code, r.stderr)
+	}
+	if r := warden(t, "lists", "update", "--data", data); r.code != 2 {
+		t.Fatalf("no URL: %d", r.code)
 	}
 }

@@ -13,11 +13,13 @@ import (
 
 func (c *cli) listsCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageErr("lists: give import, categories, show, add, remove or delete")
+		return usageErr("lists: give import, update, categories, show, add, remove or delete")
 	}
 	switch args[0] {
 	case "import":
 		return c.listsImport(ctx, args[1:])
+	case "update":
+		return c.listsUpdate(ctx, args[1:])
 	case "categories":
 		return c.listsCategories(args[1:])
 	case "show":
@@ -59,6 +61,40 @@ func (c *cli) listsImport(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := a.Lists.Import(ctx, opts)
+	return c.printImport(res, err)
+}
+
+// listsUpdate downloads the UT1 set from a URL and stores it if it is
+// sound; a bad download changes nothing.
+func (c *cli) listsUpdate(ctx context.Context, args []string) error {
+	var co common
+	fs := c.flags("lists update", &co)
+	minShare := fs.Float64("min-share", listsync.DefaultMinShare, "refuse a set holding less than this share of the UT1 entries in force (a broken download); -1 turns the check off")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usageErr("lists update: give the UT1 archive's address, e.g. https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz")
+	}
+	a, err := c.openApp(ctx, &co)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.Init(ctx, false, false); err != nil {
+		return err
+	}
+	res, err := a.Lists.FetchUT1(ctx, listsync.FetchOptions{URL: rest[0], Actor: actor(), MinShare: *minShare})
+	if err == nil {
+		fmt.Fprintf(c.stdout, "Downloaded %d bytes (SHA-256 %s).\n", res.Bytes, res.SHA256)
+	}
+	return c.printImport(res.ImportResult, err)
+}
+
+// printImport reports what an import or update did, or why it changed
+// nothing.
+func (c *cli) printImport(res listsync.ImportResult, err error) error {
 	if s := res.Report.Summary(); s != "" {
 		fmt.Fprintln(c.stderr, s)
 	}

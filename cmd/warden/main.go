@@ -30,6 +30,7 @@ Usage:
                  [--tls-cert FILE --tls-key FILE] [--dot-addr HOST:PORT]
   warden check   [--data DIR] (--group ID | --user NAME | --ip IP) [--ip IP] [--time RFC3339] [--json] HOST_OR_URL
   warden lists   import [--format ut1|plain|hosts|adblock|sha256] [--category NAME] [--name ID] [--mandatory iwf|ctiru] PATH
+  warden lists   update [--min-share F] URL
   warden lists   categories | show [ID] | add ID ENTRY... | remove ID ENTRY... | delete ID
   warden people  import [--kind pupil|staff|parent|visitor] [--deactivate-missing] FILE.csv
   warden people  list [--kind KIND] [--group ID] [--search TEXT]

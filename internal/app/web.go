@@ -155,6 +155,8 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Changes:    a.Policies,
 		Reviews:    reviews.New(a.db, a.now),
 		Tokens:     deviceTokens{a: a, base: base},
+		Lists:      a.Lists,
+		UT1URL:     UT1URL,
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -269,3 +271,7 @@ func (d deviceTokens) RevokeToken(ctx context.Context, actor, device string) (bo
 	_, had, err := d.a.RevokeDeviceToken(ctx, actor, device)
 	return had, err
 }
+
+// UT1URL is where the UT1 lists are published, offered by the console's
+// update form.
+const UT1URL = "https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz"

@@ -49,6 +49,7 @@ const (
 	ActionDeviceTokenRevoked = "device-token-revoked"
 	ActionAccountCreated     = "account-created"
 	ActionAccountChanged     = "account-changed"
+	ActionListsUpdated       = "lists-updated"
 )
 
 // Outcomes of an action.

@@ -53,6 +53,10 @@ type ConsoleOptions struct {
 	Reviews *reviews.Store
 	// Tokens issues and revokes device tokens.
 	Tokens DeviceTokens
+	// Lists are the stored category lists; UT1URL is the address the
+	// update form offers (empty: none).
+	Lists  ListStore
+	UT1URL string
 	// Key signs the forms' CSRF tokens (at least 32 bytes; the app derives
 	// it from the master key).
 	Key []byte
@@ -87,6 +91,9 @@ type Console struct {
 	changes    ChangeControl
 	reviews    *reviews.Store
 	tokens     DeviceTokens
+	lists      ListStore
+	ut1URL     string
+	updates    listUpdates
 	loc        *time.Location
 	key        []byte
 	secure     bool
@@ -109,13 +116,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil || opts.Tokens == nil {
-		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control, reviews and device tokens are all needed")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil || opts.Tokens == nil || opts.Lists == nil {
+		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control, reviews, device tokens and lists are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, tokens: opts.Tokens, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, tokens: opts.Tokens, lists: opts.Lists, ut1URL: opts.UT1URL, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -164,6 +171,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /check               "Why is this blocked?"
 //	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
 //	POST /filtering/requests/{id}/approve|decline  the block page's review requests
+//	POST /filtering/lists/update  download the UT1 set (in the background; a bad download changes nothing)
 //	GET  /people, POST /people/devices/{id}/token[/revoke]  people, devices and device tokens
 //	GET  /settings, POST /settings/accounts[/{id}/{action}]  accounts: give, role, unlock, disable, enable, reset-2fa, reset-password
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
@@ -186,6 +194,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /check", c.withSession(stepFull, c.getCheck))
 	mux.HandleFunc("GET /filtering", c.withSession(stepFull, c.getFiltering))
 	mux.HandleFunc("POST /filtering/propose", c.withSession(stepFull, c.postPropose))
+	mux.HandleFunc("POST /filtering/lists/update", c.withSession(stepFull, c.postListUpdate))
 	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
 	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))

@@ -50,6 +50,7 @@ type requestRow struct {
 }
 
 type filteringData struct {
+	Lists      listsData
 	Requests   []requestRow
 	Waiting    []changeRow
 	Log        []changeRow
@@ -80,6 +81,7 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 			"proposed": "The change is proposed: it takes effect when a member of leadership other than you approves it.",
 			"approved": "The change is approved and applied.",
 			"declined": "The change is declined.",
+			"updating": "The lists are being downloaded and checked: reload this page in a minute to see the outcome.",
 		}[msg]
 	}
 	ctx := r.Context()
@@ -127,6 +129,11 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 			d.Requests = append(d.Requests, requestRow{ID: q.ID, Ref: blockpage.FormatRef(q.Ref), Site: site, Group: q.GroupID,
 				When: q.CreatedAt.In(c.loc).Format("2 Jan 2006 15:04"), Who: n.person(q.PersonID), Reason: q.Reason, Message: q.Message})
 		}
+	}
+	if d.Lists, err = c.listsData(ctx, role); err != nil {
+		c.log.Error("lists_read_failed", "err", err)
+		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the lists just now.")
+		return
 	}
 	for _, e := range exceptions {
 		d.Exceptions = append(d.Exceptions, exceptionRow{ID: e.ID, Group: e.Group, Action: e.Action.String(), Pattern: e.Pattern, Note: e.Note,

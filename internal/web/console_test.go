@@ -25,6 +25,7 @@ import (
 	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/keyring"
 	"github.com/warden-schools/warden/internal/lists"
+	"github.com/warden-schools/warden/internal/lists/listsync"
 	"github.com/warden-schools/warden/internal/policy/policystore"
 	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/store"
@@ -39,6 +40,7 @@ type consoleFixture struct {
 	accounts *auth.Accounts
 	audit    *audit.Log
 	access   *accesslog.Log
+	console  *Console
 	srv      *httptest.Server
 	mu       sync.Mutex
 	now      time.Time
@@ -79,7 +81,8 @@ func newConsoleFixture(t testing.TB, edit func(*ConsoleOptions)) *consoleFixture
 	f.access = accesslog.New(f.db)
 	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir, Key: bytes.Repeat([]byte("c"), 32),
 		Now: f.clock, SchoolName: school, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock},
-		Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir}}
+		Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir},
+		Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock)}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -87,6 +90,7 @@ func newConsoleFixture(t testing.TB, edit func(*ConsoleOptions)) *consoleFixture
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.console = c
 	mux := http.NewServeMux()
 	c.Register(mux)
 	f.srv = httptest.NewServer(mux)
@@ -476,7 +480,8 @@ func TestConsoleNeedsHTTPS(t *testing.T) {
 		f := newConsoleFixture(t, func(o *ConsoleOptions) { o.Secure = secure })
 		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir,
 			Key: bytes.Repeat([]byte("c"), 32), Secure: secure, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock},
-			Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir}})
+			Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir},
+			Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock)})
 		mux := http.NewServeMux()
 		c.Register(mux)
 		for _, path := range []string{"/login", "/setup/x"} {

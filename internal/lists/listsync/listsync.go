@@ -297,6 +297,16 @@ func (s *Store) resolveInfo(ctx context.Context, opts ReaderOptions) (lists.Info
 
 // saveUT1 stores every mapped category of a UT1 set in one transaction.
 func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label, actor string) (ImportResult, error) {
+	res, ls, malformed, err := s.buildUT1(cats, label)
+	if err != nil {
+		return res, err
+	}
+	return s.writeUT1(ctx, res, ls, malformed, label, actor)
+}
+
+// buildUT1 maps a UT1 set's categories onto Warden's as lists, skipping
+// (and reporting) what has no mapping or no entries.
+func (s *Store) buildUT1(cats []lists.SourceCategory, label string) (ImportResult, []*lists.List, []int, error) {
 	var res ImportResult
 	var ls []*lists.List
 	var malformed []int // by list in ls
@@ -318,8 +328,13 @@ func (s *Store) saveUT1(ctx context.Context, cats []lists.SourceCategory, label,
 		malformed = append(malformed, sc.Collector.Report.Malformed)
 	}
 	if len(ls) == 0 {
-		return res, fmt.Errorf("import %s: %w in any mapped category", label, ErrEmpty)
+		return res, nil, nil, fmt.Errorf("import %s: %w in any mapped category", label, ErrEmpty)
 	}
+	return res, ls, malformed, nil
+}
+
+// writeUT1 stores the lists buildUT1 made in one transaction.
+func (s *Store) writeUT1(ctx context.Context, res ImportResult, ls []*lists.List, malformed []int, label, actor string) (ImportResult, error) {
 	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		changed := 0
 		for i, l := range ls {
