@@ -156,6 +156,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Reviews:    reviews.New(a.db, a.now),
 		Tokens:     deviceTokens{a: a, base: base},
 		Lists:      a.Lists,
+		Importer:   a.Directory,
 		UT1URL:     UT1URL,
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),

@@ -50,6 +50,7 @@ const (
 	ActionAccountCreated     = "account-created"
 	ActionAccountChanged     = "account-changed"
 	ActionListsUpdated       = "lists-updated"
+	ActionPeopleImported     = "people-imported"
 )
 
 // Outcomes of an action.

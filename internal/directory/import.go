@@ -22,7 +22,13 @@ type ImportOptions struct {
 	// kinds in the file who came from an earlier import and are not in
 	// this file. People added by hand are never deactivated.
 	DeactivateMissing bool
+	// DryRun does everything but keep it: the result (or the rows'
+	// problems) is what a real import would give, for a preview.
+	DryRun bool
 }
+
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("dry run")
 
 // ImportResult says what an import did.
 type ImportResult struct {
@@ -96,9 +102,18 @@ func (d *Directory) ImportCSV(ctx context.Context, r io.Reader, file string, opt
 				return err
 			}
 		}
-		res.Groups, err = countGroups(ctx, tx, plan.kinds)
-		return err
+		if res.Groups, err = countGroups(ctx, tx, plan.kinds); err != nil {
+			return err
+		}
+		if opts.DryRun {
+			return errDryRun
+		}
+		return nil
 	})
+	if errors.Is(err, errDryRun) {
+		res.Revision = 0
+		return res, nil
+	}
 	if err != nil {
 		var ie *ImportError
 		if errors.As(err, &ie) {

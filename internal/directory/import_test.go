@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/warden-schools/warden/internal/store"
+	"github.com/warden-schools/warden/internal/wardentest"
 )
 
 func TestImportLayouts(t *testing.T) {
@@ -413,5 +414,23 @@ func TestImportSharedEmailDoesNotMergePupils(t *testing.T) {
 	third := "Email,Forename,Surname,Year\nfamily@example.net,Cal,Evans,R\n"
 	if res, err := d.ImportCSV(ctx, strings.NewReader(third), "c.csv", ImportOptions{}); err != nil || res.Created != 1 {
 		t.Errorf("third: %+v, %v", res, err)
+	}
+}
+
+// A dry run reports what an import would do, and keeps nothing.
+func TestImportDryRun(t *testing.T) {
+	d, db := newTestDirectory(t)
+	ctx := context.Background()
+	csv := "UPN,Legal Forename,Legal Surname,Year\nA820000000101,Ava,Evans,R\nA820000000102,Noah,Patel,2\n"
+	before := wardentest.Revision(t, db)
+	res, err := d.ImportCSV(ctx, strings.NewReader(csv), "pupils.csv", ImportOptions{Kind: KindPupil, Actor: "test", DryRun: true})
+	if err != nil || res.Created != 2 || res.Revision != 0 {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	if people, n, _ := d.People(ctx, PeopleFilter{}); n != 0 || len(people) != 0 || wardentest.Revision(t, db) != before {
+		t.Fatalf("a dry run kept %d people", n)
+	}
+	if _, err := d.ImportCSV(ctx, strings.NewReader("UPN,Year\nbad,99\n"), "bad.csv", ImportOptions{Kind: KindPupil, DryRun: true}); err == nil {
+		t.Fatal("a dry run of a bad file passed")
 	}
 }

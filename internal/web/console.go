@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,6 +54,8 @@ type ConsoleOptions struct {
 	Reviews *reviews.Store
 	// Tokens issues and revokes device tokens.
 	Tokens DeviceTokens
+	// Importer imports people from CSV files.
+	Importer Importer
 	// Lists are the stored category lists; UT1URL is the address the
 	// update form offers (empty: none).
 	Lists  ListStore
@@ -92,6 +95,8 @@ type Console struct {
 	reviews    *reviews.Store
 	tokens     DeviceTokens
 	lists      ListStore
+	importer   Importer
+	uploads    uploads
 	ut1URL     string
 	updates    listUpdates
 	loc        *time.Location
@@ -116,13 +121,13 @@ const (
 
 // NewConsole checks opts and parses the templates.
 func NewConsole(opts ConsoleOptions) (*Console, error) {
-	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil || opts.Tokens == nil || opts.Lists == nil {
-		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control, reviews, device tokens and lists are all needed")
+	if opts.Accounts == nil || opts.Audit == nil || opts.Access == nil || opts.Directory == nil || opts.Checker == nil || opts.Changes == nil || opts.Reviews == nil || opts.Tokens == nil || opts.Lists == nil || opts.Importer == nil {
+		return nil, errors.New("console: accounts, audit log, access log, directory, site checker, change control, reviews, device tokens, lists and an importer are all needed")
 	}
 	if len(opts.Key) < 32 {
 		return nil, errors.New("console: the CSRF key must be at least 32 bytes")
 	}
-	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, tokens: opts.Tokens, lists: opts.Lists, ut1URL: opts.UT1URL, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
+	c := &Console{accounts: opts.Accounts, audit: opts.Audit, access: opts.Access, dir: opts.Directory, categories: opts.Categories, checker: opts.Checker, changes: opts.Changes, reviews: opts.Reviews, tokens: opts.Tokens, lists: opts.Lists, importer: opts.Importer, ut1URL: opts.UT1URL, loc: opts.Location, key: opts.Key, secure: opts.Secure, school: opts.SchoolName,
 		log: opts.Logger, now: opts.Now, tmpl: map[string]*template.Template{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -145,7 +150,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 		window = 15 * time.Minute
 	}
 	c.signIns = newLimiter(limit, window, maxLimiterClients)
-	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering", "people", "token", "settings"} {
+	for _, page := range []string{"login", "totp", "enrol", "password", "setup", "home", "section", "message", "audit", "monitoring", "check", "filtering", "people", "token", "settings", "import"} {
 		t, err := template.New("layout").ParseFS(consoleTemplates, "templates/console/layout.html", "templates/console/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", page, err)
@@ -173,6 +178,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	POST /filtering/requests/{id}/approve|decline  the block page's review requests
 //	POST /filtering/lists/update  download the UT1 set (in the background; a bad download changes nothing)
 //	GET  /people, POST /people/devices/{id}/token[/revoke]  people, devices and device tokens
+//	GET  /people/import, POST /people/import[/confirm]  CSV import: preview (a dry run), then import
 //	GET  /settings, POST /settings/accounts[/{id}/{action}]  accounts: give, role, unlock, disable, enable, reset-2fa, reset-password
 //	GET  /filtering, /people, /monitoring, /safeguarding, /reports, /settings: the jobs
 func (c *Console) Register(mux *http.ServeMux) {
@@ -202,6 +208,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /settings/accounts", c.withSession(stepFull, c.postAccount))
 	mux.HandleFunc("POST /settings/accounts/{id}/{action}", c.withSession(stepFull, c.postAccountAction))
 	mux.HandleFunc("GET /people", c.withSession(stepFull, c.getPeople))
+	mux.HandleFunc("GET /people/import", c.withSession(stepFull, c.getImport))
+	mux.HandleFunc("POST /people/import", c.withSession(stepFull, c.postImport))
+	mux.HandleFunc("POST /people/import/confirm", c.withSession(stepFull, c.postImportConfirm))
 	mux.HandleFunc("POST /people/devices/{id}/token", c.withSession(stepFull, c.postDeviceToken(false)))
 	mux.HandleFunc("POST /people/devices/{id}/token/revoke", c.withSession(stepFull, c.postDeviceToken(true)))
 	mux.HandleFunc("POST /filtering/requests/{id}/approve", c.withSession(stepFull, c.postRequest(true)))
@@ -297,8 +306,16 @@ func (c *Console) checkPost(rw http.ResponseWriter, r *http.Request, secret stri
 			return false
 		}
 	}
-	r.Body = http.MaxBytesReader(rw, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		// A file upload (people import): larger, parsed with its files.
+		r.Body = http.MaxBytesReader(rw, r.Body, maxImportBytes+1<<20)
+		err = r.ParseMultipartForm(8 << 20)
+	} else {
+		r.Body = http.MaxBytesReader(rw, r.Body, maxFormBytes)
+		err = r.ParseForm()
+	}
+	if err != nil {
 		c.message(rw, r, http.StatusBadRequest, view{Title: "This form could not be read"}, "", "", "Go back, reload the page and try again.")
 		return false
 	}

@@ -82,7 +82,7 @@ func newConsoleFixture(t testing.TB, edit func(*ConsoleOptions)) *consoleFixture
 	opts := ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir, Key: bytes.Repeat([]byte("c"), 32),
 		Now: f.clock, SchoolName: school, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock},
 		Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir},
-		Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock)}
+		Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock), Importer: f.dir}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -481,7 +481,7 @@ func TestConsoleNeedsHTTPS(t *testing.T) {
 		c, _ := NewConsole(ConsoleOptions{Accounts: f.accounts, Audit: f.audit, Access: f.access, Directory: f.dir,
 			Key: bytes.Repeat([]byte("c"), 32), Secure: secure, Checker: snapshotChecker{snap: testPolicy(t), dir: f.dir, now: f.clock},
 			Changes: policystore.New(f.db, lists.DefaultTaxonomy(), f.clock), Reviews: reviews.New(f.db, f.clock), Tokens: dirTokens{f.dir},
-			Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock)})
+			Lists: listsync.New(f.db, lists.DefaultTaxonomy(), f.clock), Importer: f.dir})
 		mux := http.NewServeMux()
 		c.Register(mux)
 		for _, path := range []string{"/login", "/setup/x"} {
