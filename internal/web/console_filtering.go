@@ -180,6 +180,10 @@ func (c *Console) postPropose(rw http.ResponseWriter, r *http.Request, st *state
 		spec.Kind, spec.ExceptionID = policystore.RemoveException, id
 	case "set-category":
 		spec.Kind, spec.Category, spec.Action = policystore.SetCategory, f.Get("category"), f.Get("category_action")
+	case "set-safe-search":
+		spec.Kind, spec.Action = policystore.SetSafeSearch, f.Get("setting")
+	case "set-mode":
+		spec.Kind, spec.Action = policystore.SetMode, f.Get("setting")
 	default:
 		c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose what kind of change to propose.")
 		return

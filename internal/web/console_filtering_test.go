@@ -198,3 +198,25 @@ func TestConsoleReviewRequests(t *testing.T) {
 		t.Error("a decided request is still in the queue")
 	}
 }
+
+func TestConsoleGroupSettingChange(t *testing.T) {
+	f := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
+		DefaultAction: policy.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`)
+	f.account(t, "itech", auth.RoleIT)
+	b := f.browser(t)
+	b.signIn("itech", testPassword)
+	p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"set-safe-search"}, "group": {"key-stage-2"}, "setting": {"off"},
+		"reason": {"Image search for art"}, "risk": {"Explicit images in search results"}, "risk_level": {"high"}})
+	if p.location != "/filtering?done=proposed" {
+		t.Fatalf("lower safe search: %d %s\n%s", p.status, p.location, p.body)
+	}
+	if !strings.Contains(b.do("GET", "/filtering", nil).body, "key-stage-2: safe search off (was strict)") {
+		t.Error("the proposal is not listed")
+	}
+}

@@ -22,6 +22,11 @@ const (
 	AddException    ChangeKind = "add-exception"
 	RemoveException ChangeKind = "remove-exception"
 	SetCategory     ChangeKind = "set-category"
+	// SetSafeSearch sets a group's safe search level (Action holds
+	// "off", "moderate" or "strict"); SetMode its mode ("filter" or
+	// "approved", approved sites only).
+	SetSafeSearch ChangeKind = "set-safe-search"
+	SetMode       ChangeKind = "set-mode"
 )
 
 // ChangeSpec is a filtering change.
@@ -231,6 +236,44 @@ func (s *Store) prepare(ctx context.Context, tx *store.Tx, p *Proposal) (Change,
 		c.Loosens = strictness(a) < strictness(prev)
 		c.Summary = fmt.Sprintf("%s: %s %s (was %s)", sp.Group, sp.Category, a, prev)
 		c.Diff = fmt.Sprintf("- %s: %s %s\n+ %s: %s %s", sp.Group, sp.Category, prev, sp.Group, sp.Category, a)
+	case SetSafeSearch, SetMode:
+		if sp.Group == "" {
+			return Change{}, invalidChangef("say which group to change")
+		}
+		if err := s.groupExists(ctx, tx, sp.Group); err != nil {
+			return Change{}, invalidChangef("%v", err)
+		}
+		col, what := "safe_search", "safe search"
+		if sp.Kind == SetMode {
+			col, what = "mode", "mode"
+		}
+		var prev string
+		if err := tx.QueryRowContext(ctx, tx.Rebind(`SELECT `+col+` FROM groups WHERE id = ?`), sp.Group).Scan(&prev); err != nil {
+			return Change{}, fmt.Errorf("read group %s: %w", sp.Group, err)
+		}
+		var oldRank, newRank int
+		if sp.Kind == SetSafeSearch {
+			n, err := policy.ParseSafeSearch(sp.Action)
+			if err != nil {
+				return Change{}, invalidChangef("safe search is off, moderate or strict")
+			}
+			o, _ := policy.ParseSafeSearch(prev)
+			sp.Action, oldRank, newRank = n.String(), int(o), int(n)
+		} else {
+			n, err := policy.ParseMode(sp.Action)
+			if err != nil {
+				return Change{}, invalidChangef("a group's mode is filter or approved")
+			}
+			o, _ := policy.ParseMode(prev)
+			sp.Action, oldRank, newRank = n.String(), int(o), int(n)
+		}
+		if sp.Action == prev {
+			return Change{}, invalidChangef("%s's %s is %s already", sp.Group, what, prev)
+		}
+		sp.Previous = prev
+		c.Loosens = newRank < oldRank
+		c.Summary = fmt.Sprintf("%s: %s %s (was %s)", sp.Group, what, sp.Action, prev)
+		c.Diff = fmt.Sprintf("- %s: %s %s\n+ %s: %s %s", sp.Group, what, prev, sp.Group, what, sp.Action)
 	default:
 		return Change{}, invalidChangef("unknown kind of change %q", sp.Kind)
 	}
@@ -288,6 +331,16 @@ func (s *Store) apply(ctx context.Context, tx *store.Tx, c Change, actor string)
 	case SetCategory:
 		a, _ := policy.ParseAction(sp.Action)
 		return s.setCategoryTx(ctx, tx, actor, sp.Group, sp.Category, a)
+	case SetSafeSearch, SetMode:
+		col := map[ChangeKind]string{SetSafeSearch: "safe_search", SetMode: "mode"}[sp.Kind]
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE groups SET `+col+` = ?, updated_at = ? WHERE id = ?`), sp.Action, store.Millis(s.now()), sp.Group)
+		if err != nil {
+			return 0, fmt.Errorf("change group %s: %w", sp.Group, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, fmt.Errorf("group %s: %w", sp.Group, store.ErrNotFound)
+		}
+		return store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %s", sp.Group, col, sp.Action))
 	}
 	return 0, fmt.Errorf("unknown kind of change %q", sp.Kind)
 }
@@ -462,6 +515,8 @@ func (s *Store) Revert(ctx context.Context, id int64, by Actor, reason, risk, ri
 		inv.Kind, inv.Action, inv.Pattern, inv.Note = AddException, c.Spec.Action, c.Spec.Pattern, c.Spec.Note
 	case SetCategory:
 		inv.Kind, inv.Category, inv.Action = SetCategory, c.Spec.Category, c.Spec.Previous
+	case SetSafeSearch, SetMode:
+		inv.Kind, inv.Action = c.Spec.Kind, c.Spec.Previous
 	}
 	return s.Propose(ctx, Proposal{Spec: inv, Reason: reason, Risk: risk, RiskLevel: riskLevel, By: by, Reverts: id})
 }

@@ -180,3 +180,35 @@ func TestProposeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Safe search and mode changes: lowering either for pupils waits;
+// raising applies; revert restores the previous value.
+func TestGroupSettingChanges(t *testing.T) {
+	ctx := context.Background()
+	s, _ := changeStore(t)
+	c, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetSafeSearch, Group: "key-stage-2", Action: "moderate"}, it))
+	if err != nil || c.Status != StatusProposed || !c.Loosens || c.Spec.Previous != "strict" ||
+		c.Diff != "- key-stage-2: safe search strict\n+ key-stage-2: safe search moderate" {
+		t.Fatalf("lower safe search: %+v %v", c, err)
+	}
+	if _, err := s.Approve(ctx, c.ID, head, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := group(t, load(t, s), "key-stage-2").SafeSearch; got != policy.SafeSearchModerate {
+		t.Fatalf("safe search now %s", got)
+	}
+	r, err := s.Revert(ctx, c.ID, head, "back", "none", RiskLow)
+	if err != nil || r.Status != StatusApplied || group(t, load(t, s), "key-stage-2").SafeSearch != policy.SafeSearchStrict {
+		t.Fatalf("revert: %+v %v", r, err)
+	}
+	m, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetMode, Group: "key-stage-2", Action: "approved"}, it))
+	if err != nil || m.Status != StatusApplied || m.Loosens || group(t, load(t, s), "key-stage-2").Mode != policy.ModeApproved {
+		t.Fatalf("approved-only mode: %+v %v", m, err)
+	}
+	if _, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetMode, Group: "key-stage-2", Action: "approved"}, it)); !errors.Is(err, ErrInvalidChange) {
+		t.Fatalf("no change: %v", err)
+	}
+	if _, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetSafeSearch, Group: "key-stage-2", Action: "maximum"}, it)); !errors.Is(err, ErrInvalidChange) {
+		t.Fatalf("bad level: %v", err)
+	}
+}
