@@ -51,6 +51,7 @@ const (
 	ActionAccountChanged     = "account-changed"
 	ActionListsUpdated       = "lists-updated"
 	ActionPeopleImported     = "people-imported"
+	ActionReportHandled      = "site-report-handled"
 )
 
 // Outcomes of an action.

@@ -176,6 +176,7 @@ func NewConsole(opts ConsoleOptions) (*Console, error) {
 //	GET  /check               "Why is this blocked?"
 //	GET  /filtering, POST /filtering/propose, /filtering/changes/{id}/approve|reject|revert  change control
 //	POST /filtering/requests/{id}/approve|decline  the block page's review requests
+//	POST /filtering/reports/{id}/block|dismiss  unsuitable-site reports
 //	POST /filtering/lists/update  download the UT1 set (in the background; a bad download changes nothing)
 //	GET  /people, POST /people/devices/{id}/token[/revoke]  people, devices and device tokens
 //	GET  /people/import, POST /people/import[/confirm]  CSV import: preview (a dry run), then import
@@ -201,6 +202,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /filtering", c.withSession(stepFull, c.getFiltering))
 	mux.HandleFunc("POST /filtering/propose", c.withSession(stepFull, c.postPropose))
 	mux.HandleFunc("POST /filtering/lists/update", c.withSession(stepFull, c.postListUpdate))
+	mux.HandleFunc("POST /filtering/reports/{id}/block", c.withSession(stepFull, c.postReport(true)))
+	mux.HandleFunc("POST /filtering/reports/{id}/dismiss", c.withSession(stepFull, c.postReport(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/approve", c.withSession(stepFull, c.postDecide(true)))
 	mux.HandleFunc("POST /filtering/changes/{id}/reject", c.withSession(stepFull, c.postDecide(false)))
 	mux.HandleFunc("POST /filtering/changes/{id}/revert", c.withSession(stepFull, c.postRevert))

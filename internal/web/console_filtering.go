@@ -49,7 +49,14 @@ type requestRow struct {
 	Ref, Site, Group, When, Who, Reason, Message string
 }
 
+// reportRow is an open site report as the page shows it.
+type reportRow struct {
+	ID                                   int64
+	URL, Host, Group, When, Who, Message string
+}
+
 type filteringData struct {
+	Reports    []reportRow
 	Lists      listsData
 	Requests   []requestRow
 	Waiting    []changeRow
@@ -81,6 +88,7 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 			"proposed": "The change is proposed: it takes effect when a member of leadership other than you approves it.",
 			"approved": "The change is approved and applied.",
 			"declined": "The change is declined.",
+			"handled":  "The report is handled.",
 			"updating": "The lists are being downloaded and checked: reload this page in a minute to see the outcome.",
 		}[msg]
 	}
@@ -121,6 +129,16 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 			return
 		}
 		n := c.newNames(ctx)
+		reps, err := c.reviews.ListReports(ctx, reviews.Filter{Status: reviews.StatusOpen, Limit: 50})
+		if err != nil {
+			c.log.Error("site_reports_read_failed", "err", err)
+			c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the site reports just now.")
+			return
+		}
+		for _, rp := range reps {
+			d.Reports = append(d.Reports, reportRow{ID: rp.ID, URL: rp.URL, Host: rp.Host, Group: rp.GroupID,
+				When: rp.CreatedAt.In(c.loc).Format("2 Jan 2006 15:04"), Who: n.person(rp.PersonID), Message: rp.Message})
+		}
 		for _, q := range reqs {
 			site := q.Host
 			if q.URL != "" {
@@ -338,4 +356,75 @@ func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Requ
 		}
 		redirect(rw, "/filtering?done="+done)
 	}
+}
+
+// postReport handles an unsuitable-site report (PermProposeChange):
+// "block" proposes a block exception for its host (a tightening change,
+// so it applies at once) and marks the report actioned; "dismiss" needs
+// a note.
+func (c *Console) postReport(block bool) func(http.ResponseWriter, *http.Request, *state) {
+	return func(rw http.ResponseWriter, r *http.Request, st *state) {
+		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.NotFound(rw, r)
+			return
+		}
+		ctx, f := r.Context(), r.PostForm
+		rp, err := c.reviews.GetReport(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			http.NotFound(rw, r)
+			return
+		}
+		if err != nil {
+			c.changeProblem(rw, r, st, err)
+			return
+		}
+		entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionReportHandled,
+			Target: "site report " + strconv.FormatInt(id, 10), Detail: rp.Host}
+		note := strings.TrimSpace(f.Get("note"))
+		h := reviews.Handling{By: actorOf(st.account), Note: note}
+		if block {
+			group := f.Get("group")
+			if group != "" && group != rp.GroupID {
+				c.filteringPage(rw, r, st, http.StatusBadRequest, "Block it for the reporter's group or for all groups.")
+				return
+			}
+			var ch policystore.Change
+			ch, err = c.changes.Propose(ctx, policystore.Proposal{
+				Spec:   policystore.ChangeSpec{Kind: policystore.AddException, Group: group, Action: "block", Pattern: rp.Host, Note: "site report " + strconv.FormatInt(id, 10)},
+				Reason: "Reported as unsuitable: " + firstNonEmpty(rp.Message, rp.URL), Risk: "Blocking reduces access only; reviewed on request.",
+				RiskLevel: policystore.RiskLow, By: c.actor(st)})
+			if err == nil {
+				h.Actioned, h.Note = true, "blocked (change "+strconv.FormatInt(ch.ID, 10)+")"
+				_, err = c.reviews.HandleReport(ctx, id, h)
+			}
+		} else {
+			if note == "" {
+				c.filteringPage(rw, r, st, http.StatusBadRequest, "Say why no action is taken.")
+				return
+			}
+			_, err = c.reviews.HandleReport(ctx, id, h)
+		}
+		if err != nil {
+			entry.Outcome, entry.Detail = audit.Failed, err.Error()
+		} else {
+			entry.Detail += ": " + h.Note
+		}
+		if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
+			return
+		}
+		redirect(rw, "/filtering?done=handled")
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -220,3 +220,48 @@ func TestConsoleGroupSettingChange(t *testing.T) {
 		t.Error("the proposal is not listed")
 	}
 }
+
+// An unsuitable site reported from the block page: blocking it is a
+// tightening change, applied at once; dismissing needs a note.
+func TestConsoleSiteReports(t *testing.T) {
+	f := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
+		DefaultAction: policy.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	rs := reviews.New(f.db, f.clock)
+	var ids []int64
+	for _, u := range []string{"https://nasty.example/page", "https://fine.example/"} {
+		rp, err := rs.CreateReport(ctx, reviews.ReportInput{URL: u, Message: "Saw something horrible", GroupID: "key-stage-2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rp.ID)
+	}
+	f.account(t, "dsl", auth.RoleDSL)
+	b := f.browser(t)
+	b.signIn("dsl", testPassword)
+	page := b.do("GET", "/filtering", nil)
+	if !strings.Contains(page.body, "Unsuitable sites reported") || !strings.Contains(page.body, "https://nasty.example/page") {
+		t.Fatalf("reports missing:\n%s", page.body)
+	}
+	tok := b.csrf(page)
+	if p := b.do("POST", "/filtering/reports/"+itoa(ids[0])+"/block", url.Values{"csrf": {tok}, "group": {""}}); p.location != "/filtering?done=handled" {
+		t.Fatalf("block: %d %s\n%s", p.status, p.location, p.body)
+	}
+	pol, _ := ps.Load(ctx)
+	if len(pol.Exceptions) != 1 || pol.Exceptions[0].Pattern != "nasty.example" || pol.Exceptions[0].Action != policy.Block {
+		t.Fatalf("school-wide exceptions %+v", pol.Exceptions)
+	}
+	if p := b.do("POST", "/filtering/reports/"+itoa(ids[1])+"/dismiss", url.Values{"csrf": {tok}, "note": {""}}); p.status != http.StatusBadRequest {
+		t.Errorf("dismiss without a note: %d", p.status)
+	}
+	b.do("POST", "/filtering/reports/"+itoa(ids[1])+"/dismiss", url.Values{"csrf": {tok}, "note": {"An ordinary news site"}})
+	r0, _ := rs.GetReport(ctx, ids[0])
+	r1, _ := rs.GetReport(ctx, ids[1])
+	if r0.Status != reviews.StatusActioned || r1.Status != reviews.StatusDismissed || r1.Note != "An ordinary news site" {
+		t.Fatalf("reports after handling: %+v %+v", r0, r1)
+	}
+}
