@@ -25,6 +25,13 @@ type ChangeControl interface {
 	Revert(ctx context.Context, id int64, by policystore.Actor, reason, risk, riskLevel string) (policystore.Change, error)
 	Changes(ctx context.Context, status string, limit int) ([]policystore.Change, error)
 	Exceptions(ctx context.Context) ([]policystore.ExceptionRecord, error)
+	Load(ctx context.Context) (policystore.Policy, error)
+}
+
+// ruleRow is a time and place rule as the page shows it.
+type ruleRow struct {
+	ID                              int64
+	Group, Name, Action, What, When string
 }
 
 // changeRow is a change as the page shows it.
@@ -56,6 +63,7 @@ type reportRow struct {
 }
 
 type filteringData struct {
+	Rules      []ruleRow
 	Reports    []reportRow
 	Lists      listsData
 	Requests   []requestRow
@@ -153,6 +161,25 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the lists just now.")
 		return
 	}
+	pol, err := c.changes.Load(ctx)
+	if err != nil {
+		c.log.Error("policy_read_failed", "err", err)
+		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the policy just now.")
+		return
+	}
+	for _, g := range pol.Groups {
+		for _, ru := range g.Rules {
+			what := strings.TrimSpace(strings.Join(ru.Categories, " ") + " " + strings.Join(ru.Domains, " "))
+			when := "always"
+			if !ru.Schedule.Always() {
+				when = policy.FormatDays(ru.Schedule.Days) + " " + policy.FormatClock(ru.Schedule.Start) + "-" + policy.FormatClock(ru.Schedule.End)
+			}
+			if len(ru.Zones) > 0 {
+				when += " in " + strings.Join(ru.Zones, ", ")
+			}
+			d.Rules = append(d.Rules, ruleRow{ID: ru.ID, Group: g.ID, Name: ru.Name, Action: ru.Action.String(), What: what, When: when})
+		}
+	}
 	for _, e := range exceptions {
 		d.Exceptions = append(d.Exceptions, exceptionRow{ID: e.ID, Group: e.Group, Action: e.Action.String(), Pattern: e.Pattern, Note: e.Note,
 			By: e.CreatedBy, When: e.CreatedAt.In(c.loc).Format("2 Jan 2006")})
@@ -198,6 +225,18 @@ func (c *Console) postPropose(rw http.ResponseWriter, r *http.Request, st *state
 		spec.Kind, spec.ExceptionID = policystore.RemoveException, id
 	case "set-category":
 		spec.Kind, spec.Category, spec.Action = policystore.SetCategory, f.Get("category"), f.Get("category_action")
+	case "add-rule":
+		spec.Kind = policystore.AddRule
+		spec.Rule = &policystore.RuleSpec{Name: strings.TrimSpace(f.Get("rule_name")), Action: f.Get("rule_action"),
+			Categories: f.Get("rule_categories"), Domains: f.Get("rule_domains"), Days: f.Get("rule_days"),
+			Start: strings.TrimSpace(f.Get("rule_start")), End: strings.TrimSpace(f.Get("rule_end")), Zones: f.Get("rule_zones")}
+	case "remove-rule":
+		id, err := strconv.ParseInt(f.Get("rule"), 10, 64)
+		if err != nil {
+			c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose the rule to remove.")
+			return
+		}
+		spec.Kind, spec.RuleID = policystore.RemoveRule, id
 	case "set-safe-search":
 		spec.Kind, spec.Action = policystore.SetSafeSearch, f.Get("setting")
 	case "set-mode":

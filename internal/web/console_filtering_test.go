@@ -265,3 +265,39 @@ func TestConsoleSiteReports(t *testing.T) {
 		t.Fatalf("reports after handling: %+v %+v", r0, r1)
 	}
 }
+
+func TestConsoleRuleChange(t *testing.T) {
+	f := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "staff", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchModerate,
+		DefaultAction: policy.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	f.account(t, "itech", auth.RoleIT)
+	b := f.browser(t)
+	b.signIn("itech", testPassword)
+	// A staff-only group: an allow rule applies at once.
+	p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"add-rule"}, "group": {"staff"}, "rule_name": {"Lunch social media"},
+		"rule_action": {"allow"}, "rule_categories": {"social-media"}, "rule_days": {"mon-fri"}, "rule_start": {"12:00"}, "rule_end": {"13:15"},
+		"reason": {"Staff lunch break"}, "risk": {"Staff only"}, "risk_level": {"low"}})
+	if p.location != "/filtering?done=applied" {
+		t.Fatalf("add rule: %d %s\n%s", p.status, p.location, p.body)
+	}
+	page := b.do("GET", "/filtering", nil).body
+	if !strings.Contains(page, "Lunch social media") || !strings.Contains(page, "mon-fri 12:00-13:15") {
+		t.Fatalf("rules table:\n%s", page)
+	}
+	id := regexp.MustCompile(`<option value="(\d+)">staff: Lunch social media`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatal("no rule to remove")
+	}
+	if p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"remove-rule"}, "rule": {id[1]}, "reason": {"No longer"},
+		"risk": {"None"}, "risk_level": {"low"}}); p.location != "/filtering?done=applied" {
+		t.Fatalf("remove rule: %d %s\n%s", p.status, p.location, p.body)
+	}
+	if p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"add-rule"}, "group": {"staff"}, "rule_name": {"Bad"},
+		"rule_action": {"allow"}, "rule_days": {"someday"}, "reason": {"x"}, "risk": {"x"}, "risk_level": {"low"}}); p.status != http.StatusBadRequest {
+		t.Errorf("bad schedule: %d", p.status)
+	}
+}

@@ -27,6 +27,10 @@ const (
 	// "approved", approved sites only).
 	SetSafeSearch ChangeKind = "set-safe-search"
 	SetMode       ChangeKind = "set-mode"
+	// AddRule adds a time and place rule (Rule) to a group; RemoveRule
+	// removes one (RuleID).
+	AddRule    ChangeKind = "add-rule"
+	RemoveRule ChangeKind = "remove-rule"
 )
 
 // ChangeSpec is a filtering change.
@@ -46,6 +50,24 @@ type ChangeSpec struct {
 	// Previous is the category's action before (set when proposed, for
 	// the diff and for revert).
 	Previous string `json:"previous,omitempty"`
+	// Rule is the rule to add (and, for a removal, the rule removed, kept
+	// for the diff and revert); RuleID the rule to remove.
+	Rule   *RuleSpec `json:"rule,omitempty"`
+	RuleID int64     `json:"rule_id,omitempty"`
+}
+
+// describeRule is a rule in one line for summaries and diffs.
+func describeRule(r RuleSpec) string {
+	var parts []string
+	for _, p := range [][2]string{{"categories", r.Categories}, {"domains", r.Domains}, {"days", r.Days}, {"zones", r.Zones}} {
+		if p[1] != "" {
+			parts = append(parts, p[0]+" "+p[1])
+		}
+	}
+	if r.Start != "" || r.End != "" {
+		parts = append(parts, r.Start+"-"+r.End)
+	}
+	return fmt.Sprintf("rule %q: %s %s", r.Name, r.Action, strings.Join(parts, ", "))
 }
 
 // Risk levels of a change's assessment.
@@ -274,6 +296,33 @@ func (s *Store) prepare(ctx context.Context, tx *store.Tx, p *Proposal) (Change,
 		c.Loosens = newRank < oldRank
 		c.Summary = fmt.Sprintf("%s: %s %s (was %s)", sp.Group, what, sp.Action, prev)
 		c.Diff = fmt.Sprintf("- %s: %s %s\n+ %s: %s %s", sp.Group, what, prev, sp.Group, what, sp.Action)
+	case AddRule:
+		if sp.Rule == nil || sp.Group == "" {
+			return Change{}, invalidChangef("give the rule and the group it is for")
+		}
+		if err := s.groupExists(ctx, tx, sp.Group); err != nil {
+			return Change{}, invalidChangef("%v", err)
+		}
+		r, _, err := s.checkRule(*sp.Rule)
+		if err != nil {
+			return Change{}, invalidChangef("%v", err)
+		}
+		sp.Rule = &r
+		c.Loosens = r.Action != policy.Block.String()
+		c.Summary = fmt.Sprintf("%s: add %s", sp.Group, describeRule(r))
+		c.Diff = fmt.Sprintf("+ %s: %s", sp.Group, describeRule(r))
+	case RemoveRule:
+		group, r, err := ruleByID(ctx, tx, sp.RuleID)
+		if errors.Is(err, store.ErrNotFound) {
+			return Change{}, invalidChangef("rule %d does not exist (any more)", sp.RuleID)
+		}
+		if err != nil {
+			return Change{}, err
+		}
+		sp.Group, sp.Rule = group, &r
+		c.Loosens = r.Action == policy.Block.String()
+		c.Summary = fmt.Sprintf("%s: remove %s", group, describeRule(r))
+		c.Diff = fmt.Sprintf("- %s: %s", group, describeRule(r))
 	default:
 		return Change{}, invalidChangef("unknown kind of change %q", sp.Kind)
 	}
@@ -331,6 +380,15 @@ func (s *Store) apply(ctx context.Context, tx *store.Tx, c Change, actor string)
 	case SetCategory:
 		a, _ := policy.ParseAction(sp.Action)
 		return s.setCategoryTx(ctx, tx, actor, sp.Group, sp.Category, a)
+	case AddRule:
+		r, pr, err := s.checkRule(*sp.Rule)
+		if err != nil {
+			return 0, err
+		}
+		_, rev, err := s.addRuleTx(ctx, tx, actor, sp.Group, r, pr)
+		return rev, err
+	case RemoveRule:
+		return s.removeRuleTx(ctx, tx, actor, sp.RuleID)
 	case SetSafeSearch, SetMode:
 		col := map[ChangeKind]string{SetSafeSearch: "safe_search", SetMode: "mode"}[sp.Kind]
 		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE groups SET `+col+` = ?, updated_at = ? WHERE id = ?`), sp.Action, store.Millis(s.now()), sp.Group)
@@ -517,6 +575,23 @@ func (s *Store) Revert(ctx context.Context, id int64, by Actor, reason, risk, ri
 		inv.Kind, inv.Category, inv.Action = SetCategory, c.Spec.Category, c.Spec.Previous
 	case SetSafeSearch, SetMode:
 		inv.Kind, inv.Action = c.Spec.Kind, c.Spec.Previous
+	case AddRule:
+		r := c.Spec.Rule
+		var id int64
+		err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT id FROM rules WHERE group_id = ? AND name = ? AND action = ? AND categories = ?
+			AND domains = ? AND days = ? AND start_time = ? AND end_time = ? AND zones = ? ORDER BY id DESC LIMIT 1`),
+			c.Spec.Group, r.Name, r.Action, r.Categories, r.Domains, r.Days, r.Start, r.End, r.Zones).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Change{}, invalidChangef("the rule %q is gone already", r.Name)
+		}
+		if err != nil {
+			return Change{}, err
+		}
+		inv.Kind, inv.RuleID = RemoveRule, id
+	case RemoveRule:
+		r := *c.Spec.Rule
+		r.ID = 0
+		inv.Kind, inv.Rule = AddRule, &r
 	}
 	return s.Propose(ctx, Proposal{Spec: inv, Reason: reason, Risk: risk, RiskLevel: riskLevel, By: by, Reverts: id})
 }

@@ -212,3 +212,42 @@ func TestGroupSettingChanges(t *testing.T) {
 		t.Fatalf("bad level: %v", err)
 	}
 }
+
+// Time and place rules: an allow rule for pupils waits; a block rule
+// applies; removing a block rule loosens; revert restores the rule.
+func TestRuleChanges(t *testing.T) {
+	ctx := context.Background()
+	s, _ := changeStore(t)
+	allow := RuleSpec{Name: "Games club", Action: "allow", Categories: "games", Days: "fri", Start: "15:30", End: "16:30"}
+	c, err := s.Propose(ctx, propose(ChangeSpec{Kind: AddRule, Group: "key-stage-2", Rule: &allow}, it))
+	if err != nil || c.Status != StatusProposed || !c.Loosens || !strings.Contains(c.Diff, `+ key-stage-2: rule "Games club": allow categories games, days fri, 15:30-16:30`) {
+		t.Fatalf("allow rule: %+v %v", c, err)
+	}
+	if _, err := s.Approve(ctx, c.ID, head, ""); err != nil {
+		t.Fatal(err)
+	}
+	rules := group(t, load(t, s), "key-stage-2").Rules
+	if len(rules) != 1 || rules[0].Name != "Games club" {
+		t.Fatalf("rules %+v", rules)
+	}
+	block := RuleSpec{Name: "Exams", Action: "block", Categories: "social-media"}
+	if b, err := s.Propose(ctx, propose(ChangeSpec{Kind: AddRule, Group: "key-stage-2", Rule: &block}, it)); err != nil || b.Status != StatusApplied {
+		t.Fatalf("block rule: %+v %v", b, err)
+	}
+	blockID := group(t, load(t, s), "key-stage-2").Rules[1].ID
+	rm, err := s.Propose(ctx, propose(ChangeSpec{Kind: RemoveRule, RuleID: blockID}, it))
+	if err != nil || rm.Status != StatusProposed || !rm.Loosens || rm.Spec.Group != "key-stage-2" {
+		t.Fatalf("remove a block rule: %+v %v", rm, err)
+	}
+	// Revert the approved allow rule: it is removed at once.
+	if r, err := s.Revert(ctx, c.ID, head, "club over", "none", RiskLow); err != nil || r.Status != StatusApplied {
+		t.Fatalf("revert: %+v %v", r, err)
+	}
+	if rules := group(t, load(t, s), "key-stage-2").Rules; len(rules) != 1 || rules[0].Name != "Exams" {
+		t.Fatalf("after revert %+v", rules)
+	}
+	bad := RuleSpec{Name: "x", Action: "allow", Categories: "child-abuse"}
+	if _, err := s.Propose(ctx, propose(ChangeSpec{Kind: AddRule, Group: "key-stage-2", Rule: &bad}, it)); !errors.Is(err, ErrInvalidChange) {
+		t.Fatalf("rule on a mandatory category: %v", err)
+	}
+}

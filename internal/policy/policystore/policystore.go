@@ -524,26 +524,40 @@ func (r RuleSpec) Rule() (policy.Rule, error) {
 
 // AddRule appends a rule to a group's rules after checking it.
 func (s *Store) AddRule(ctx context.Context, actor, groupID string, r RuleSpec) (int64, error) {
+	r, pr, err := s.checkRule(r)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		id, _, err = s.addRuleTx(ctx, tx, actor, groupID, r, pr)
+		return err
+	})
+	return id, err
+}
+
+// checkRule checks a rule and returns it in canonical form.
+func (s *Store) checkRule(r RuleSpec) (RuleSpec, policy.Rule, error) {
 	pr, err := r.Rule()
 	if err != nil {
-		return 0, fmt.Errorf("rule %q: %w", r.Name, err)
+		return r, pr, fmt.Errorf("rule %q: %w", r.Name, err)
 	}
 	if strings.TrimSpace(r.Name) == "" {
-		return 0, errors.New("a rule needs a name")
+		return r, pr, errors.New("a rule needs a name")
 	}
 	for _, c := range pr.Categories {
 		cat, ok := s.tax.Category(c)
 		if !ok {
-			return 0, fmt.Errorf("rule %q: unknown category %q", r.Name, c)
+			return r, pr, fmt.Errorf("rule %q: unknown category %q", r.Name, c)
 		}
 		if cat.Kind == lists.KindMandatory {
-			return 0, fmt.Errorf("rule %q: %s is always blocked", r.Name, c)
+			return r, pr, fmt.Errorf("rule %q: %s is always blocked", r.Name, c)
 		}
 	}
 	for i, d := range pr.Domains {
 		h, err := lists.NormalizeHost(d)
 		if err != nil {
-			return 0, fmt.Errorf("rule %q: domain %q: %w", r.Name, d, err)
+			return r, pr, fmt.Errorf("rule %q: domain %q: %w", r.Name, d, err)
 		}
 		pr.Domains[i] = h
 	}
@@ -552,43 +566,66 @@ func (s *Store) AddRule(ctx context.Context, actor, groupID string, r RuleSpec) 
 		r.Days = policy.FormatDays(pr.Schedule.Days)
 		r.Start, r.End = policy.FormatClock(pr.Schedule.Start), policy.FormatClock(pr.Schedule.End)
 	}
-	var id int64
+	r.Action, r.Categories, r.Domains, r.Zones = pr.Action.String(), strings.Join(pr.Categories, " "), strings.Join(pr.Domains, " "), strings.Join(pr.Zones, " ")
+	return r, pr, nil
+}
+
+// addRuleTx adds a checked rule inside tx and returns its id and the
+// revision.
+func (s *Store) addRuleTx(ctx context.Context, tx *store.Tx, actor, groupID string, r RuleSpec, pr policy.Rule) (int64, int64, error) {
+	if err := s.groupExists(ctx, tx, groupID); err != nil {
+		return 0, 0, err
+	}
+	for _, z := range pr.Zones {
+		var one int
+		if err := tx.QueryRowContext(ctx, tx.Rebind("SELECT 1 FROM zones WHERE id = ?"), z).Scan(&one); err != nil {
+			return 0, 0, fmt.Errorf("rule %q: zone %s: %w", r.Name, z, store.ErrNotFound)
+		}
+	}
 	now := store.Millis(s.now())
-	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
-		if err := s.groupExists(ctx, tx, groupID); err != nil {
-			return err
-		}
-		for _, z := range pr.Zones {
-			var one int
-			if err := tx.QueryRowContext(ctx, tx.Rebind("SELECT 1 FROM zones WHERE id = ?"), z).Scan(&one); err != nil {
-				return fmt.Errorf("rule %q: zone %s: %w", r.Name, z, store.ErrNotFound)
-			}
-		}
-		err := tx.QueryRowContext(ctx, tx.Rebind(`INSERT INTO rules (group_id, position, name, action, categories, domains, days, start_time, end_time, zones, created_at, updated_at)
-			VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM rules WHERE group_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			groupID, groupID, r.Name, pr.Action.String(), strings.Join(pr.Categories, " "), strings.Join(pr.Domains, " "),
-			r.Days, r.Start, r.End, strings.Join(pr.Zones, " "), now, now).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("add rule: %w", err)
-		}
-		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: rule %q added", groupID, r.Name))
-		return err
-	})
-	return id, err
+	var id int64
+	err := tx.QueryRowContext(ctx, tx.Rebind(`INSERT INTO rules (group_id, position, name, action, categories, domains, days, start_time, end_time, zones, created_at, updated_at)
+		VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM rules WHERE group_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		groupID, groupID, r.Name, r.Action, r.Categories, r.Domains, r.Days, r.Start, r.End, r.Zones, now, now).Scan(&id)
+	if err != nil {
+		return 0, 0, fmt.Errorf("add rule: %w", err)
+	}
+	rev, err := store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: rule %q added", groupID, r.Name))
+	return id, rev, err
 }
 
 // RemoveRule deletes a rule.
 func (s *Store) RemoveRule(ctx context.Context, actor string, id int64) error {
 	return s.db.WithTx(ctx, func(tx *store.Tx) error {
-		var name string
-		err := tx.QueryRowContext(ctx, tx.Rebind("DELETE FROM rules WHERE id = ? RETURNING name"), id).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("rule %d: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("remove rule %d: %w", id, err)
-		}
-		_, err = store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("rule %q removed", name))
+		_, err := s.removeRuleTx(ctx, tx, actor, id)
 		return err
 	})
+}
+
+// ruleByID reads a stored rule and its group.
+func ruleByID(ctx context.Context, q store.Querier, id int64) (string, RuleSpec, error) {
+	var group string
+	r := RuleSpec{ID: id}
+	err := q.QueryRowContext(ctx, q.Rebind(`SELECT group_id, name, action, categories, domains, days, start_time, end_time, zones FROM rules WHERE id = ?`), id).
+		Scan(&group, &r.Name, &r.Action, &r.Categories, &r.Domains, &r.Days, &r.Start, &r.End, &r.Zones)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", r, fmt.Errorf("rule %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return "", r, fmt.Errorf("read rule %d: %w", id, err)
+	}
+	return group, r, nil
+}
+
+// removeRuleTx deletes a rule inside tx and returns the revision.
+func (s *Store) removeRuleTx(ctx context.Context, tx *store.Tx, actor string, id int64) (int64, error) {
+	var name string
+	err := tx.QueryRowContext(ctx, tx.Rebind("DELETE FROM rules WHERE id = ? RETURNING name"), id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("rule %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("remove rule %d: %w", id, err)
+	}
+	return store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("rule %q removed", name))
 }
