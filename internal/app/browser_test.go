@@ -154,6 +154,11 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 	} {
 		do(page.name, chromedp.Navigate(base+page.path), chromedp.WaitVisible("main h1"), shot(page.name))
 	}
+	do("zones", chromedp.Navigate(base+"/people"), chromedp.WaitVisible("#zones-h"))
+	if z := text("section[aria-labelledby=zones-h] tbody"); !strings.Contains(z, "staff-room") || !strings.Contains(z, "10.20.0.0/24") {
+		t.Errorf("zones on the people page: %q", z)
+	}
+	do("back to the check", chromedp.Navigate(base+"/check?target=https%3A%2F%2Fwww.bet365.com%2Fcasino&group=key-stage-2"), chromedp.WaitVisible("#verdict"))
 	if v := text("#verdict"); !strings.HasPrefix(v, "Blocked") || !strings.Contains(text("main"), "gambling") {
 		t.Errorf("why is this blocked: %q", v)
 	}

@@ -24,6 +24,7 @@ import (
 type Directory interface {
 	People(ctx context.Context, f directory.PeopleFilter) ([]directory.Person, int, error)
 	Devices(ctx context.Context) ([]directory.Device, error)
+	Zones(ctx context.Context) ([]directory.Zone, error)
 	Person(ctx context.Context, id int64) (directory.Person, error)
 	PersonByLogin(ctx context.Context, login string) (directory.Person, error)
 	Device(ctx context.Context, id int64) (directory.Device, error)

@@ -42,7 +42,12 @@ type deviceRow struct {
 	HasToken                                 bool
 }
 
+type zoneRow struct {
+	ID, Name, Group, Networks string
+}
+
 type peopleData struct {
+	Zones              []zoneRow
 	Q, Kind, Group     string
 	Kinds              []directory.Kind
 	Groups             []policy.Group
@@ -89,6 +94,10 @@ func (c *Console) getPeople(rw http.ResponseWriter, r *http.Request, st *state) 
 	if err == nil {
 		devices, err = c.dir.Devices(ctx)
 	}
+	var zones []directory.Zone
+	if err == nil {
+		zones, err = c.dir.Zones(ctx)
+	}
 	if err != nil {
 		c.log.Error("people_read_failed", "err", err)
 		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the directory just now.")
@@ -128,6 +137,13 @@ func (c *Console) getPeople(rw http.ResponseWriter, r *http.Request, st *state) 
 	}
 	if page*peoplePageSize < total {
 		d.Next = link(page + 1)
+	}
+	for _, z := range zones {
+		var nets []string
+		for _, p := range z.Networks {
+			nets = append(nets, p.String())
+		}
+		d.Zones = append(d.Zones, zoneRow{ID: z.ID, Name: z.Name, Group: z.GroupID, Networks: strings.Join(nets, ", ")})
 	}
 	n := c.newNames(ctx)
 	lq := strings.ToLower(d.Q)
