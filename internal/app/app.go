@@ -56,6 +56,8 @@ type App struct {
 	events *events.Pipeline
 	// Metrics is the app's Prometheus registry (never the global one).
 	Metrics *prometheus.Registry
+	// listUpdates counts scheduled list updates by outcome.
+	listUpdates *prometheus.CounterVec
 
 	snap  atomic.Pointer[policy.Snapshot]
 	ident atomic.Pointer[identity.Table]
@@ -118,6 +120,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.Metrics = prometheus.NewRegistry()
+	a.listUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_lists_updates_total",
+		Help: "Scheduled list updates by outcome (ok, failed: the lists in force were kept)."}, []string{"outcome"})
+	a.Metrics.MustRegister(a.listUpdates)
 	a.Metrics.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -176,6 +176,13 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 			}
 		}()
 	}
+	if a.cfg.Lists.UpdateEvery > 0 {
+		dnsRunning.Add(1)
+		go func() {
+			defer dnsRunning.Done()
+			a.runListUpdates(dnsCtx, a.cfg.Lists.UpdateEvery)
+		}()
+	}
 	a.log.Info("listening", "http", where.HTTP, "https", where.HTTPS, "dns", where.DNS, "dot", where.DoT, "doh", where.DoH,
 		"proxy", where.Proxy, "inspect", where.Inspect)
 	if ready != nil {

@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/config"
+	"github.com/warden-schools/warden/internal/lists/liststest"
 	"github.com/warden-schools/warden/internal/reviews"
 	"github.com/warden-schools/warden/internal/wardentest"
 )
@@ -318,5 +321,43 @@ func TestServeSetupLink(t *testing.T) {
 	}
 	if link, err := a.SetupLink(t.Context(), "http://"+l.HTTP); err != nil || link != "" {
 		t.Fatalf("link with an administrator: %q %v", link, err)
+	}
+}
+
+// lists.update_url on a schedule: a good archive is stored, a broken one
+// keeps the lists in force; both are counted and audited.
+func TestScheduledListUpdate(t *testing.T) {
+	archive := liststest.Tar(t, []liststest.TarEntry{{Name: "blacklists/gambling/domains", Body: []byte("bet-only-here.example\n")}}, true)
+	broken := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken {
+			w.Write(archive[:len(archive)/2])
+			return
+		}
+		w.Write(archive)
+	}))
+	defer srv.Close()
+	a, _ := serveDemo(t, func(c *config.Config) {
+		c.Lists = config.Lists{UpdateURL: srv.URL + "/blacklists.tar.gz", UpdateEvery: time.Hour}
+	})
+	ctx := t.Context()
+	if _, err := a.UpdateListsNow(ctx); err == nil {
+		t.Fatal("a set much smaller than the demo's lists was taken")
+	}
+	// The demo's lists hold far more: the small fixture is refused as cut
+	// short, which is the point; a broken archive is refused too.
+	broken = true
+	if _, err := a.UpdateListsNow(ctx); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("broken archive: %v", err)
+	}
+	if v := wardentest.MetricValue(t, a.Metrics, "warden_lists_updates_total", map[string]string{"outcome": "failed"}); v != 2 {
+		t.Errorf("failed updates counted: %v", v)
+	}
+	log, err := a.AuditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _, _ := log.List(ctx, audit.Filter{Action: audit.ActionListsUpdated}); len(entries) != 2 || entries[0].Actor != scheduledActor {
+		t.Errorf("audit %+v", entries)
 	}
 }

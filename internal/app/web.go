@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/blockpage"
 	"github.com/warden-schools/warden/internal/keyring"
+	"github.com/warden-schools/warden/internal/lists/listsync"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/proxy/inspect"
 	"github.com/warden-schools/warden/internal/reviews"
@@ -157,7 +159,7 @@ func (a *App) buildConsole(ring *keyring.Ring, base string, secure bool) (*web.C
 		Tokens:     deviceTokens{a: a, base: base},
 		Lists:      a.Lists,
 		Importer:   a.Directory,
-		UT1URL:     UT1URL,
+		UT1URL:     a.ut1URL(),
 		Key:        ring.Key(consoleKeyPurpose, 32),
 		Secure:     secure || strings.HasPrefix(base, "https://"),
 		SchoolName: a.schoolName,
@@ -276,3 +278,58 @@ func (d deviceTokens) RevokeToken(ctx context.Context, actor, device string) (bo
 // UT1URL is where the UT1 lists are published, offered by the console's
 // update form.
 const UT1URL = "https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz"
+
+// ut1URL is the address the console offers for UT1 updates: the
+// configured one, else UT1's own.
+func (a *App) ut1URL() string {
+	if a.cfg.Lists.UpdateURL != "" {
+		return a.cfg.Lists.UpdateURL
+	}
+	return UT1URL
+}
+
+// scheduledActor names scheduled list updates in the change record and
+// the audit log.
+const scheduledActor = "warden (scheduled update)"
+
+// runListUpdates updates the UT1 set from lists.update_url every
+// interval until ctx ends. A bad download keeps the lists in force; each
+// attempt is logged and audited.
+func (a *App) runListUpdates(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.UpdateListsNow(ctx)
+	}
+}
+
+// UpdateListsNow downloads the UT1 set from lists.update_url once, as
+// the schedule does, and reports the outcome.
+func (a *App) UpdateListsNow(ctx context.Context) (listsync.FetchResult, error) {
+	res, err := a.Lists.FetchUT1(ctx, listsync.FetchOptions{URL: a.cfg.Lists.UpdateURL, Actor: scheduledActor})
+	entry := audit.Entry{Actor: scheduledActor, Action: audit.ActionListsUpdated, Target: a.cfg.Lists.UpdateURL}
+	if err != nil {
+		a.log.Error("lists_update_failed", "url", a.cfg.Lists.UpdateURL, "err", err, "effect", "the lists in force are kept")
+		entry.Outcome, entry.Detail = audit.Failed, err.Error()
+		a.listUpdates.WithLabelValues("failed").Inc()
+	} else {
+		changed := 0
+		for _, l := range res.Lists {
+			if l.Changed {
+				changed++
+			}
+		}
+		a.log.Info("lists_updated", "url", a.cfg.Lists.UpdateURL, "lists", len(res.Lists), "changed", changed, "bytes", res.Bytes)
+		entry.Detail = fmt.Sprintf("%d lists, %d changed, SHA-256 %s", len(res.Lists), changed, res.SHA256)
+		a.listUpdates.WithLabelValues("ok").Inc()
+	}
+	if aerr := a.recordAudit(ctx, entry); aerr != nil {
+		a.log.Error("audit_failed", "action", entry.Action, "err", aerr)
+	}
+	return res, err
+}

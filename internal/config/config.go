@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -48,10 +49,22 @@ type Config struct {
 	DNS DNS `yaml:"dns"`
 	// Proxy configures the web proxy (on when listen.proxy is set).
 	Proxy Proxy `yaml:"proxy"`
+	// Lists configures updates of the category lists.
+	Lists Lists `yaml:"lists"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 	// Demo seeds the demonstration school into an empty data folder.
 	Demo bool `yaml:"demo"`
+}
+
+// Lists configures list updates.
+type Lists struct {
+	// UpdateURL is where the UT1 set is downloaded from, on a schedule
+	// (UpdateEvery) and by the console's update button.
+	UpdateURL string `yaml:"update_url"`
+	// UpdateEvery is how often warden serve updates from UpdateURL; 0
+	// means only when asked. At least an hour.
+	UpdateEvery time.Duration `yaml:"update_every"`
 }
 
 // Database selects the store.
@@ -271,6 +284,17 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Proxy.validate()...)
+	if u := c.Lists.UpdateURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("lists.update_url: %q is not an http or https address", u))
+		}
+	}
+	switch e := c.Lists.UpdateEvery; {
+	case e < 0 || (e > 0 && e < time.Hour):
+		errs = append(errs, fmt.Errorf("lists.update_every: %s (at least 1h, or 0 for no schedule)", e))
+	case e > 0 && c.Lists.UpdateURL == "":
+		errs = append(errs, errors.New("lists.update_every: set lists.update_url too"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -124,6 +125,27 @@ func TestUpstreamForms(t *testing.T) {
 	for _, u := range []string{"192.0.2.53", "quic://dns.example:853", "https://", "tcp://nope"} {
 		if err := checkUpstream(u); err == nil {
 			t.Errorf("%s accepted", u)
+		}
+	}
+}
+
+func TestLists(t *testing.T) {
+	cfg, err := Load(write(t, "lists:\n  update_url: https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz\n  update_every: 24h\n"))
+	if err != nil || cfg.Lists.UpdateEvery != 24*time.Hour || !strings.HasSuffix(cfg.Lists.UpdateURL, "blacklists.tar.gz") {
+		t.Fatalf("lists: %+v %v", cfg.Lists, err)
+	}
+	for _, tc := range []struct {
+		l    Lists
+		want string
+	}{
+		{Lists{UpdateURL: "ftp://x/y"}, "lists.update_url"},
+		{Lists{UpdateURL: "https://x/y", UpdateEvery: time.Minute}, "at least 1h"},
+		{Lists{UpdateEvery: 24 * time.Hour}, "set lists.update_url too"},
+	} {
+		c := Default()
+		c.Lists = tc.l
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.l, err, tc.want)
 		}
 	}
 }
