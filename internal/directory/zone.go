@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/warden-schools/warden/internal/store"
 )
@@ -122,33 +123,46 @@ func (d *Directory) PutZone(ctx context.Context, actor string, z Zone) error {
 	if err := z.normalize(); err != nil {
 		return fmt.Errorf("put zone: %w", err)
 	}
-	err := d.db.WithTx(ctx, func(tx *store.Tx) error {
-		if err := checkGroup(ctx, tx, z.GroupID); err != nil {
-			return err
-		}
-		at := store.Millis(d.now())
-		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO zones (id, name, description, group_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,
-			description = excluded.description, group_id = excluded.group_id, updated_at = excluded.updated_at`),
-			z.ID, z.Name, z.Description, nullString(z.GroupID), at, at)
-		if err != nil {
-			return fmt.Errorf("write zone: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM zone_networks WHERE zone_id = ?"), z.ID); err != nil {
-			return fmt.Errorf("clear zone networks: %w", err)
-		}
-		for _, p := range z.Networks {
-			if _, err := tx.ExecContext(ctx, tx.Rebind("INSERT INTO zone_networks (zone_id, cidr) VALUES (?, ?)"), z.ID, p.String()); err != nil {
-				return fmt.Errorf("write zone network %s: %w", p, err)
-			}
-		}
-		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("put zone %s", z.ID))
-		return err
-	})
+	err := d.db.WithTx(ctx, func(tx *store.Tx) error { return PutZoneTx(ctx, tx, d.now(), actor, z) })
 	if err != nil {
 		return fmt.Errorf("put zone %s: %w", z.ID, err)
 	}
 	return nil
+}
+
+// PutZoneTx is PutZone inside a transaction the caller owns (change
+// control applies a zone change with its record).
+func PutZoneTx(ctx context.Context, tx *store.Tx, now time.Time, actor string, z Zone) error {
+	if err := z.normalize(); err != nil {
+		return fmt.Errorf("put zone: %w", err)
+	}
+	if err := checkGroup(ctx, tx, z.GroupID); err != nil {
+		return err
+	}
+	at := store.Millis(now)
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO zones (id, name, description, group_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+		description = excluded.description, group_id = excluded.group_id, updated_at = excluded.updated_at`),
+		z.ID, z.Name, z.Description, nullString(z.GroupID), at, at)
+	if err != nil {
+		return fmt.Errorf("write zone: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM zone_networks WHERE zone_id = ?"), z.ID); err != nil {
+		return fmt.Errorf("clear zone networks: %w", err)
+	}
+	for _, p := range z.Networks {
+		if _, err := tx.ExecContext(ctx, tx.Rebind("INSERT INTO zone_networks (zone_id, cidr) VALUES (?, ?)"), z.ID, p.String()); err != nil {
+			return fmt.Errorf("write zone network %s: %w", p, err)
+		}
+	}
+	_, err = store.AddRevision(ctx, tx, now, actor, fmt.Sprintf("put zone %s", z.ID))
+	return err
+}
+
+// NormalizeZone checks and tidies a zone as PutZone stores it.
+func NormalizeZone(z Zone) (Zone, error) {
+	err := z.normalize()
+	return z, err
 }
 
 // Zones returns every zone with its networks, ordered by id.
@@ -204,30 +218,7 @@ func (d *Directory) Zones(ctx context.Context) ([]Zone, error) {
 // DeleteZone removes a zone and its networks; a missing zone is a wrapped
 // store.ErrNotFound.
 func (d *Directory) DeleteZone(ctx context.Context, actor, id string) error {
-	err := d.db.WithTx(ctx, func(tx *store.Tx) error {
-		// A rule naming a missing zone would never apply, which silently
-		// loosens a block rule: refuse while rules use the zone.
-		users, err := zoneRules(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if len(users) > 0 {
-			return fmt.Errorf("%w: zone %s is used by rules (%s); change or remove them first", ErrInvalid, id, strings.Join(users, "; "))
-		}
-		res, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM zones WHERE id = ?"), id)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrNotFound
-		}
-		_, err = store.AddRevision(ctx, tx, d.now(), actor, fmt.Sprintf("delete zone %s", id))
-		return err
-	})
+	err := d.db.WithTx(ctx, func(tx *store.Tx) error { return DeleteZoneTx(ctx, tx, d.now(), actor, id) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("zone %s: %w", id, err)
 	}
@@ -235,6 +226,32 @@ func (d *Directory) DeleteZone(ctx context.Context, actor, id string) error {
 		return fmt.Errorf("delete zone %s: %w", id, err)
 	}
 	return nil
+}
+
+// DeleteZoneTx is DeleteZone inside a transaction the caller owns. It
+// refuses while rules use the zone: a rule naming a missing zone would
+// never apply, which silently loosens a block rule.
+func DeleteZoneTx(ctx context.Context, tx *store.Tx, now time.Time, actor, id string) error {
+	users, err := zoneRules(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("%w: zone %s is used by rules (%s); change or remove them first", ErrInvalid, id, strings.Join(users, "; "))
+	}
+	res, err := tx.ExecContext(ctx, tx.Rebind("DELETE FROM zones WHERE id = ?"), id)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	_, err = store.AddRevision(ctx, tx, now, actor, fmt.Sprintf("delete zone %s", id))
+	return err
 }
 
 // zoneRules names the rules ("group: rule name") whose zones include id.

@@ -10,6 +10,7 @@ import (
 	"github.com/warden-schools/warden/internal/audit"
 	"github.com/warden-schools/warden/internal/auth"
 	"github.com/warden-schools/warden/internal/blockpage"
+	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/policy/policystore"
 	"github.com/warden-schools/warden/internal/reviews"
@@ -63,6 +64,7 @@ type reportRow struct {
 }
 
 type filteringData struct {
+	Zones      []directory.Zone
 	Rules      []ruleRow
 	Reports    []reportRow
 	Lists      listsData
@@ -161,6 +163,11 @@ func (c *Console) filteringPage(rw http.ResponseWriter, r *http.Request, st *sta
 		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the lists just now.")
 		return
 	}
+	if d.Zones, err = c.dir.Zones(ctx); err != nil {
+		c.log.Error("zones_read_failed", "err", err)
+		c.message(rw, r, http.StatusServiceUnavailable, v, "/", "Back to the start", "Warden could not read the zones just now.")
+		return
+	}
 	pol, err := c.changes.Load(ctx)
 	if err != nil {
 		c.log.Error("policy_read_failed", "err", err)
@@ -237,10 +244,26 @@ func (c *Console) postPropose(rw http.ResponseWriter, r *http.Request, st *state
 			return
 		}
 		spec.Kind, spec.RuleID = policystore.RemoveRule, id
-	case "set-safe-search":
-		spec.Kind, spec.Action = policystore.SetSafeSearch, f.Get("setting")
-	case "set-mode":
-		spec.Kind, spec.Action = policystore.SetMode, f.Get("setting")
+	case "set-safe-search", "set-mode", "set-default-action", "set-education-first":
+		kinds := map[string]struct {
+			kind   policystore.ChangeKind
+			prefix string
+		}{"set-safe-search": {policystore.SetSafeSearch, "ss:"}, "set-mode": {policystore.SetMode, "mode:"},
+			"set-default-action": {policystore.SetDefault, "default:"}, "set-education-first": {policystore.SetEducationFirst, "edu:"}}
+		k := kinds[f.Get("kind")]
+		v, ok := strings.CutPrefix(f.Get("setting"), k.prefix)
+		if !ok {
+			c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose a group setting of the kind the change names.")
+			return
+		}
+		spec.Kind, spec.Action = k.kind, v
+	case "put-zone":
+		spec.Kind = policystore.PutZone
+		spec.Zone = &policystore.ZoneSpec{ID: strings.TrimSpace(f.Get("zone_id")), Name: strings.TrimSpace(f.Get("zone_name")), Group: f.Get("group"),
+			Networks: strings.FieldsFunc(f.Get("zone_networks"), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })}
+		spec.Group = ""
+	case "delete-zone":
+		spec.Kind, spec.Zone = policystore.DeleteZone, &policystore.ZoneSpec{ID: f.Get("zone")}
 	default:
 		c.filteringPage(rw, r, st, http.StatusBadRequest, "Choose what kind of change to propose.")
 		return

@@ -211,7 +211,7 @@ func TestConsoleGroupSettingChange(t *testing.T) {
 	f.account(t, "itech", auth.RoleIT)
 	b := f.browser(t)
 	b.signIn("itech", testPassword)
-	p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"set-safe-search"}, "group": {"key-stage-2"}, "setting": {"off"},
+	p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"set-safe-search"}, "group": {"key-stage-2"}, "setting": {"ss:off"},
 		"reason": {"Image search for art"}, "risk": {"Explicit images in search results"}, "risk_level": {"high"}})
 	if p.location != "/filtering?done=proposed" {
 		t.Fatalf("lower safe search: %d %s\n%s", p.status, p.location, p.body)
@@ -299,5 +299,50 @@ func TestConsoleRuleChange(t *testing.T) {
 	if p := b.submit("/filtering", "/filtering/propose", url.Values{"kind": {"add-rule"}, "group": {"staff"}, "rule_name": {"Bad"},
 		"rule_action": {"allow"}, "rule_days": {"someday"}, "reason": {"x"}, "risk": {"x"}, "risk_level": {"low"}}); p.status != http.StatusBadRequest {
 		t.Errorf("bad schedule: %d", p.status)
+	}
+}
+
+func TestConsoleZoneAndDefaultChanges(t *testing.T) {
+	f := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "staff", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchModerate,
+		DefaultAction: policy.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	f.account(t, "itech", auth.RoleIT)
+	b := f.browser(t)
+	b.signIn("itech", testPassword)
+	base := url.Values{"reason": {"Set-up"}, "risk": {"Reviewed"}, "risk_level": {"low"}}
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, s := range base {
+			v[k] = s
+		}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	if p := b.submit("/filtering", "/filtering/propose", with("kind", "put-zone", "zone_id", "staff-room", "zone_name", "Staff room",
+		"zone_networks", "10.20.0.0/24, 10.21.0.0/24", "group", "")); p.location != "/filtering?done=applied" {
+		t.Fatalf("name a zone: %d %s\n%s", p.status, p.location, p.body)
+	}
+	if p := b.submit("/filtering", "/filtering/propose", with("kind", "put-zone", "zone_id", "staff-room", "zone_name", "Staff room",
+		"zone_networks", "10.20.0.0/24", "group", "staff")); p.location != "/filtering?done=proposed" {
+		t.Fatalf("zone with a group: %d %s\n%s", p.status, p.location, p.body)
+	}
+	if p := b.submit("/filtering", "/filtering/propose", with("kind", "set-default-action", "group", "staff", "setting", "default:block")); p.location != "/filtering?done=applied" {
+		t.Fatalf("default block: %d %s\n%s", p.status, p.location, p.body)
+	}
+	if p := b.submit("/filtering", "/filtering/propose", with("kind", "set-default-action", "group", "staff", "setting", "ss:off")); p.status != http.StatusBadRequest {
+		t.Errorf("mismatched setting: %d", p.status)
+	}
+	zones, _ := f.dir.Zones(ctx)
+	if len(zones) != 1 || len(zones[0].Networks) != 2 || zones[0].GroupID != "" {
+		t.Fatalf("zones %+v", zones)
+	}
+	if p := b.submit("/filtering", "/filtering/propose", with("kind", "delete-zone", "zone", "staff-room")); p.location != "/filtering?done=applied" {
+		t.Fatalf("delete zone: %d %s\n%s", p.status, p.location, p.body)
 	}
 }

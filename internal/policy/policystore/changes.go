@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/warden-schools/warden/internal/directory"
 	"github.com/warden-schools/warden/internal/policy"
 	"github.com/warden-schools/warden/internal/store"
 )
@@ -31,7 +34,44 @@ const (
 	// removes one (RuleID).
 	AddRule    ChangeKind = "add-rule"
 	RemoveRule ChangeKind = "remove-rule"
+	// SetDefault sets what a filter-mode group does with sites in no
+	// category (Action); SetEducationFirst whether the education allow
+	// list overrides blocked categories (Action "on" or "off").
+	SetDefault        ChangeKind = "set-default-action"
+	SetEducationFirst ChangeKind = "set-education-first"
+	// PutZone adds or replaces a network zone (Zone); DeleteZone removes
+	// one (Zone.ID).
+	PutZone    ChangeKind = "put-zone"
+	DeleteZone ChangeKind = "delete-zone"
 )
+
+// ZoneSpec is a network zone in a change.
+type ZoneSpec struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name,omitempty"`
+	Group    string   `json:"group,omitempty"`
+	Networks []string `json:"networks,omitempty"`
+}
+
+func (z ZoneSpec) directory() (directory.Zone, error) {
+	dz := directory.Zone{ID: z.ID, Name: z.Name, GroupID: z.Group}
+	for _, n := range z.Networks {
+		p, err := netip.ParsePrefix(strings.TrimSpace(n))
+		if err != nil {
+			return dz, fmt.Errorf("zone %s: %q is not a network such as 10.20.0.0/24", z.ID, n)
+		}
+		dz.Networks = append(dz.Networks, p)
+	}
+	return directory.NormalizeZone(dz)
+}
+
+func describeZone(z ZoneSpec) string {
+	g := "no group"
+	if z.Group != "" {
+		g = "group " + z.Group
+	}
+	return fmt.Sprintf("zone %s (%s): %s; %s", z.ID, z.Name, strings.Join(z.Networks, " "), g)
+}
 
 // ChangeSpec is a filtering change.
 type ChangeSpec struct {
@@ -54,6 +94,10 @@ type ChangeSpec struct {
 	// for the diff and revert); RuleID the rule to remove.
 	Rule   *RuleSpec `json:"rule,omitempty"`
 	RuleID int64     `json:"rule_id,omitempty"`
+	// Zone is the zone to put or delete, and PrevZone the zone it
+	// replaces or deletes (for the diff and revert).
+	Zone     *ZoneSpec `json:"zone,omitempty"`
+	PrevZone *ZoneSpec `json:"prev_zone,omitempty"`
 }
 
 // describeRule is a rule in one line for summaries and diffs.
@@ -323,6 +367,89 @@ func (s *Store) prepare(ctx context.Context, tx *store.Tx, p *Proposal) (Change,
 		c.Loosens = r.Action == policy.Block.String()
 		c.Summary = fmt.Sprintf("%s: remove %s", group, describeRule(r))
 		c.Diff = fmt.Sprintf("- %s: %s", group, describeRule(r))
+	case SetDefault, SetEducationFirst:
+		if sp.Group == "" {
+			return Change{}, invalidChangef("say which group to change")
+		}
+		if err := s.groupExists(ctx, tx, sp.Group); err != nil {
+			return Change{}, invalidChangef("%v", err)
+		}
+		var def string
+		var edu bool
+		if err := tx.QueryRowContext(ctx, tx.Rebind(`SELECT default_action, education_first FROM groups WHERE id = ?`), sp.Group).Scan(&def, &edu); err != nil {
+			return Change{}, fmt.Errorf("read group %s: %w", sp.Group, err)
+		}
+		if sp.Kind == SetDefault {
+			n, err := policy.ParseAction(sp.Action)
+			if err != nil {
+				return Change{}, invalidChangef("the default is allow, alert or block")
+			}
+			o, _ := policy.ParseAction(def)
+			if n == o {
+				return Change{}, invalidChangef("%s's default is %s already", sp.Group, def)
+			}
+			sp.Action, sp.Previous = n.String(), def
+			c.Loosens = strictness(n) < strictness(o)
+			c.Summary = fmt.Sprintf("%s: sites in no category %s (was %s)", sp.Group, n, def)
+			c.Diff = fmt.Sprintf("- %s: default %s\n+ %s: default %s", sp.Group, def, sp.Group, n)
+		} else {
+			if sp.Action != "on" && sp.Action != "off" {
+				return Change{}, invalidChangef("education first is on or off")
+			}
+			prev := map[bool]string{true: "on", false: "off"}[edu]
+			if sp.Action == prev {
+				return Change{}, invalidChangef("education first is %s already for %s", prev, sp.Group)
+			}
+			sp.Previous = prev
+			c.Loosens = sp.Action == "on"
+			c.Summary = fmt.Sprintf("%s: education first %s (was %s)", sp.Group, sp.Action, prev)
+			c.Diff = fmt.Sprintf("- %s: education first %s\n+ %s: education first %s", sp.Group, prev, sp.Group, sp.Action)
+		}
+	case PutZone:
+		if sp.Zone == nil {
+			return Change{}, invalidChangef("give the zone")
+		}
+		dz, err := sp.Zone.directory()
+		if err != nil {
+			return Change{}, invalidChangef("%v", err)
+		}
+		if dz.GroupID != "" {
+			if err := s.groupExists(ctx, tx, dz.GroupID); err != nil {
+				return Change{}, invalidChangef("%v", err)
+			}
+		}
+		z := zoneSpecOf(dz)
+		sp.Zone, sp.Group = &z, ""
+		prev, err := zoneSpec(ctx, tx, z.ID)
+		if err != nil {
+			return Change{}, err
+		}
+		sp.PrevZone = prev
+		// Giving a network a group can loosen what pupils' devices there
+		// get (they would otherwise be unknown clients, the strictest);
+		// only naming networks (for rules) cannot.
+		c.Loosens = z.Group != "" && (prev == nil || prev.Group != z.Group || !slices.Equal(prev.Networks, z.Networks))
+		c.Summary = "Put " + describeZone(z)
+		c.Diff = "+ " + describeZone(z)
+		if prev != nil {
+			c.Diff = "- " + describeZone(*prev) + "\n" + c.Diff
+		}
+	case DeleteZone:
+		if sp.Zone == nil {
+			return Change{}, invalidChangef("give the zone")
+		}
+		prev, err := zoneSpec(ctx, tx, sp.Zone.ID)
+		if err != nil {
+			return Change{}, err
+		}
+		if prev == nil {
+			return Change{}, invalidChangef("zone %s does not exist (any more)", sp.Zone.ID)
+		}
+		sp.PrevZone, sp.Group = prev, ""
+		// Its clients become unknown clients (the strictest policy), and
+		// a zone rules use cannot be deleted: never a loosening.
+		c.Summary = "Delete " + describeZone(*prev)
+		c.Diff = "- " + describeZone(*prev)
 	default:
 		return Change{}, invalidChangef("unknown kind of change %q", sp.Kind)
 	}
@@ -380,6 +507,24 @@ func (s *Store) apply(ctx context.Context, tx *store.Tx, c Change, actor string)
 	case SetCategory:
 		a, _ := policy.ParseAction(sp.Action)
 		return s.setCategoryTx(ctx, tx, actor, sp.Group, sp.Category, a)
+	case SetDefault:
+		return s.setGroupColumn(ctx, tx, actor, sp.Group, "default_action", sp.Action)
+	case SetEducationFirst:
+		return s.setGroupColumn(ctx, tx, actor, sp.Group, "education_first", sp.Action == "on")
+	case PutZone:
+		dz, err := sp.Zone.directory()
+		if err != nil {
+			return 0, err
+		}
+		if err := directory.PutZoneTx(ctx, tx, s.now(), actor, dz); err != nil {
+			return 0, err
+		}
+		return store.CurrentRevision(ctx, tx)
+	case DeleteZone:
+		if err := directory.DeleteZoneTx(ctx, tx, s.now(), actor, sp.Zone.ID); err != nil {
+			return 0, err
+		}
+		return store.CurrentRevision(ctx, tx)
 	case AddRule:
 		r, pr, err := s.checkRule(*sp.Rule)
 		if err != nil {
@@ -391,16 +536,64 @@ func (s *Store) apply(ctx context.Context, tx *store.Tx, c Change, actor string)
 		return s.removeRuleTx(ctx, tx, actor, sp.RuleID)
 	case SetSafeSearch, SetMode:
 		col := map[ChangeKind]string{SetSafeSearch: "safe_search", SetMode: "mode"}[sp.Kind]
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE groups SET `+col+` = ?, updated_at = ? WHERE id = ?`), sp.Action, store.Millis(s.now()), sp.Group)
-		if err != nil {
-			return 0, fmt.Errorf("change group %s: %w", sp.Group, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return 0, fmt.Errorf("group %s: %w", sp.Group, store.ErrNotFound)
-		}
-		return store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %s", sp.Group, col, sp.Action))
+		return s.setGroupColumn(ctx, tx, actor, sp.Group, col, sp.Action)
 	}
 	return 0, fmt.Errorf("unknown kind of change %q", sp.Kind)
+}
+
+// setGroupColumn sets one of a group's settings inside tx and returns the
+// revision. col is one of the fixed column names above.
+func (s *Store) setGroupColumn(ctx context.Context, tx *store.Tx, actor, group, col string, v any) (int64, error) {
+	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE groups SET `+col+` = ?, updated_at = ? WHERE id = ?`), v, store.Millis(s.now()), group)
+	if err != nil {
+		return 0, fmt.Errorf("change group %s: %w", group, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, fmt.Errorf("group %s: %w", group, store.ErrNotFound)
+	}
+	return store.AddRevision(ctx, tx, s.now(), actor, fmt.Sprintf("group %s: %s -> %v", group, col, v))
+}
+
+// zoneSpecOf is a directory zone as a change holds it.
+func zoneSpecOf(z directory.Zone) ZoneSpec {
+	out := ZoneSpec{ID: z.ID, Name: z.Name, Group: z.GroupID}
+	for _, p := range z.Networks {
+		out.Networks = append(out.Networks, p.String())
+	}
+	return out
+}
+
+// zoneSpec reads a stored zone (nil if there is none).
+func zoneSpec(ctx context.Context, tx *store.Tx, id string) (*ZoneSpec, error) {
+	var z ZoneSpec
+	var group sql.NullString
+	err := tx.QueryRowContext(ctx, tx.Rebind(`SELECT id, name, group_id FROM zones WHERE id = ?`), id).Scan(&z.ID, &z.Name, &group)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read zone %s: %w", id, err)
+	}
+	z.Group = group.String
+	rows, err := tx.QueryContext(ctx, tx.Rebind(`SELECT cidr FROM zone_networks WHERE zone_id = ? ORDER BY cidr`), id)
+	if err != nil {
+		return nil, fmt.Errorf("read zone %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		z.Networks = append(z.Networks, c)
+	}
+	// The same order as directory's normalised zones.
+	dz, err := z.directory()
+	if err != nil {
+		return nil, err
+	}
+	z = zoneSpecOf(dz)
+	return &z, rows.Err()
 }
 
 // Propose records a change. One that does not need approval (it
@@ -573,8 +766,16 @@ func (s *Store) Revert(ctx context.Context, id int64, by Actor, reason, risk, ri
 		inv.Kind, inv.Action, inv.Pattern, inv.Note = AddException, c.Spec.Action, c.Spec.Pattern, c.Spec.Note
 	case SetCategory:
 		inv.Kind, inv.Category, inv.Action = SetCategory, c.Spec.Category, c.Spec.Previous
-	case SetSafeSearch, SetMode:
+	case SetSafeSearch, SetMode, SetDefault, SetEducationFirst:
 		inv.Kind, inv.Action = c.Spec.Kind, c.Spec.Previous
+	case PutZone:
+		if c.Spec.PrevZone != nil {
+			inv.Kind, inv.Zone = PutZone, c.Spec.PrevZone
+		} else {
+			inv.Kind, inv.Zone = DeleteZone, &ZoneSpec{ID: c.Spec.Zone.ID}
+		}
+	case DeleteZone:
+		inv.Kind, inv.Zone = PutZone, c.Spec.PrevZone
 	case AddRule:
 		r := c.Spec.Rule
 		var id int64

@@ -251,3 +251,54 @@ func TestRuleChanges(t *testing.T) {
 		t.Fatalf("rule on a mandatory category: %v", err)
 	}
 }
+
+func TestDefaultEducationAndZoneChanges(t *testing.T) {
+	ctx := context.Background()
+	s, _ := changeStore(t)
+	// Education first is on for ks2 (ks2()): turning it off tightens.
+	if c, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetEducationFirst, Group: "key-stage-2", Action: "off"}, it)); err != nil || c.Status != StatusApplied {
+		t.Fatalf("education first off: %+v %v", c, err)
+	}
+	if c, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetEducationFirst, Group: "key-stage-2", Action: "on"}, it)); err != nil || c.Status != StatusProposed {
+		t.Fatalf("education first on: %+v %v", c, err)
+	}
+	if c, err := s.Propose(ctx, propose(ChangeSpec{Kind: SetDefault, Group: "key-stage-2", Action: "block"}, it)); err != nil || c.Status != StatusApplied || c.Loosens {
+		t.Fatalf("default block: %+v %v", c, err)
+	}
+	if g := group(t, load(t, s), "key-stage-2"); g.DefaultAction != policy.Block || g.EducationFirst {
+		t.Fatalf("group now %+v", g)
+	}
+	// A zone that only names networks applies; giving it a group waits.
+	z := ZoneSpec{ID: "staff-room", Name: "Staff room", Networks: []string{"10.20.0.0/24"}}
+	if c, err := s.Propose(ctx, propose(ChangeSpec{Kind: PutZone, Zone: &z}, it)); err != nil || c.Status != StatusApplied {
+		t.Fatalf("name a zone: %+v %v", c, err)
+	}
+	z.Group = "staff"
+	c, err := s.Propose(ctx, propose(ChangeSpec{Kind: PutZone, Zone: &z}, it))
+	if err != nil || c.Status != StatusProposed || !strings.Contains(c.Diff, "- zone staff-room (Staff room): 10.20.0.0/24; no group") {
+		t.Fatalf("zone with a group: %+v %v", c, err)
+	}
+	if _, err := s.Approve(ctx, c.ID, head, ""); err != nil {
+		t.Fatal(err)
+	}
+	var group string
+	s.db.QueryRow(`SELECT group_id FROM zones WHERE id = 'staff-room'`).Scan(&group)
+	if group != "staff" {
+		t.Fatalf("zone group %q", group)
+	}
+	// Revert restores the zone as it was; deleting tightens.
+	if r, err := s.Revert(ctx, c.ID, head, "undo", "none", RiskLow); err != nil || r.Status != StatusApplied {
+		t.Fatalf("revert zone: %+v %v", r, err)
+	}
+	s.db.QueryRow(`SELECT COALESCE(group_id, '') FROM zones WHERE id = 'staff-room'`).Scan(&group)
+	if group != "" {
+		t.Fatalf("zone group after revert %q", group)
+	}
+	if d, err := s.Propose(ctx, propose(ChangeSpec{Kind: DeleteZone, Zone: &ZoneSpec{ID: "staff-room"}}, it)); err != nil || d.Status != StatusApplied {
+		t.Fatalf("delete zone: %+v %v", d, err)
+	}
+	bad := ZoneSpec{ID: "Bad Zone", Networks: []string{"10.0.0.5/8"}}
+	if _, err := s.Propose(ctx, propose(ChangeSpec{Kind: PutZone, Zone: &bad}, it)); !errors.Is(err, ErrInvalidChange) {
+		t.Fatalf("bad zone: %v", err)
+	}
+}

@@ -9,7 +9,8 @@
 -- undoes; review_request_id the block-page request it answers.
 CREATE TABLE changes (
     id                 INTEGER PRIMARY KEY,
-    kind               TEXT NOT NULL CHECK (kind IN ('add-exception', 'remove-exception', 'set-category', 'set-safe-search', 'set-mode', 'add-rule', 'remove-rule')),
+    kind               TEXT NOT NULL CHECK (kind IN ('add-exception', 'remove-exception', 'set-category', 'set-safe-search', 'set-mode', 'add-rule', 'remove-rule',
+                                              'set-default-action', 'set-education-first', 'put-zone', 'delete-zone')),
     group_id           TEXT,
     payload            TEXT NOT NULL,
     summary            TEXT NOT NULL,
