@@ -56,6 +56,9 @@ func (c *cli) initCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "  added %s\n", d)
 	}
 	fmt.Fprintf(c.stdout, "Next: warden serve --data %s\n", cfg.DataDir)
+	if _, console, err := a.Accounts.Count(ctx); err == nil && console == 0 {
+		fmt.Fprintln(c.stdout, "There is no administrator yet, and no default password: warden serve prints a one-time link to create the first one.")
+	}
 	return nil
 }
 
