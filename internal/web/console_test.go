@@ -556,3 +556,65 @@ func TestConsoleAudit(t *testing.T) {
 		t.Fatalf("a session was left open: %d %s", p.status, p.location)
 	}
 }
+
+// Every console route for every role: 403 exactly when the role lacks
+// the route's permission (the permissions matrix), whatever the route
+// would then do with the request.
+func TestConsoleEveryRouteEveryRole(t *testing.T) {
+	f := newConsoleFixture(t, func(o *ConsoleOptions) { o.SignInLimit = 1 << 20 })
+	routes := []struct {
+		method, path string
+		perm         auth.Permission // "" = anyone signed in
+	}{
+		{"GET", "/", ""},
+		{"GET", "/account/password", ""},
+		{"GET", "/check", auth.PermCheckSite},
+		{"GET", "/filtering", auth.PermViewFiltering},
+		{"POST", "/filtering/propose", auth.PermProposeChange},
+		{"POST", "/filtering/changes/999/approve", auth.PermApproveChange},
+		{"POST", "/filtering/changes/999/reject", auth.PermApproveChange},
+		{"POST", "/filtering/changes/999/revert", auth.PermProposeChange},
+		{"POST", "/filtering/requests/999/approve", auth.PermProposeChange},
+		{"POST", "/filtering/requests/999/decline", auth.PermProposeChange},
+		{"POST", "/filtering/reports/999/block", auth.PermProposeChange},
+		{"POST", "/filtering/reports/999/dismiss", auth.PermProposeChange},
+		{"POST", "/filtering/lists/update", auth.PermProposeChange},
+		{"GET", "/people", auth.PermViewPeople},
+		{"GET", "/people/import", auth.PermManagePeople},
+		{"POST", "/people/import", auth.PermManagePeople},
+		{"POST", "/people/import/confirm", auth.PermManagePeople},
+		{"POST", "/people/devices/999/token", auth.PermManagePeople},
+		{"POST", "/people/devices/999/token/revoke", auth.PermManagePeople},
+		{"GET", "/monitoring", auth.PermViewAccessLog},
+		{"GET", "/monitoring/export.csv", auth.PermViewAccessLog},
+		{"GET", "/audit", auth.PermViewAudit},
+		{"POST", "/audit/verify", auth.PermViewAudit},
+		{"GET", "/settings", auth.PermManageAccounts},
+		{"POST", "/settings/accounts", auth.PermManageAccounts},
+		{"POST", "/settings/accounts/999/unlock", auth.PermManageAccounts},
+		{"GET", "/safeguarding", auth.PermViewSafeguarding},
+		{"GET", "/reports", auth.PermViewReports},
+	}
+	for _, role := range auth.Roles() {
+		t.Run(string(role), func(t *testing.T) {
+			login := "every-" + string(role)
+			f.account(t, login, role)
+			b := f.browser(t)
+			if p := b.signIn(login, testPassword); p.location != "/" {
+				t.Fatalf("sign in: %d %s", p.status, p.location)
+			}
+			tok := b.csrf(b.do("GET", "/", nil))
+			for _, r := range routes {
+				var form url.Values
+				if r.method == "POST" {
+					form = url.Values{"csrf": {tok}, "url": {"not a url"}}
+				}
+				p := b.do(r.method, r.path, form)
+				allowed := r.perm == "" || role.Can(r.perm)
+				if (p.status == http.StatusForbidden) == allowed {
+					t.Errorf("%s %s: %d (allowed: %v)", r.method, r.path, p.status, allowed)
+				}
+			}
+		})
+	}
+}
