@@ -227,6 +227,19 @@ func TestBrowserFirstAdminAndSignIn(t *testing.T) {
 		t.Fatalf("after approving: %q", flash)
 	}
 	do("change log", shot("filtering-change-log"))
+	// The headteacher's other pages, and the console on a tablet: no page
+	// is wider than a portrait iPad's screen.
+	for _, page := range []struct{ path, name string }{{"/audit", "audit-log"}, {"/safeguarding", "safeguarding"}, {"/reports", "reports"}} {
+		do(page.name, chromedp.Navigate(base+page.path), chromedp.WaitVisible("main h1"), shot(page.name))
+	}
+	do("tablet", chromedp.EmulateViewport(768, 1024))
+	for _, path := range []string{"/", "/filtering", "/people", "/monitoring", "/audit", "/check"} {
+		do("tablet "+path, chromedp.Navigate(base+path), chromedp.WaitVisible("main h1"))
+		if wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("document.documentElement.scrollWidth > window.innerWidth + 1")); err != nil || wide {
+			t.Errorf("%s is wider than a tablet's screen (%v)", path, err)
+		}
+	}
+	do("tablet shot", chromedp.Navigate(base+"/filtering"), chromedp.WaitVisible("main h1"), shot("tablet-filtering"))
 	if err := a.ReloadIfChanged(t.Context()); err != nil {
 		t.Fatal(err)
 	}
