@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +127,7 @@ func (c *cli) accountsSet(ctx context.Context, args []string) error {
 	}
 	var password string
 	if *generate {
-		if password, err = generatePassword(ctx, a, p, role); err != nil {
+		if password, err = a.Accounts.GeneratePassword(ctx, p, role); err != nil {
 			return err
 		}
 		*mustChange = *mustChange || role != auth.RoleNone
@@ -155,30 +154,6 @@ func roleNames() string {
 		names = append(names, string(r))
 	}
 	return strings.Join(names, ", ")
-}
-
-// generatePassword makes up a password of three groups of four
-// characters that cannot be mistaken for one another (some 59 bits).
-func generatePassword(ctx context.Context, a *app.App, p directory.Person, r auth.Role) (string, error) {
-	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-	for range 100 {
-		var b [12]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		var sb strings.Builder
-		for i, v := range b {
-			if i > 0 && i%4 == 0 {
-				sb.WriteByte('-')
-			}
-			// 256 is not a multiple of 31; the bias is under 0.5%.
-			sb.WriteByte(alphabet[int(v)%len(alphabet)])
-		}
-		if a.Accounts.CheckPassword(ctx, p, r, sb.String()) == nil {
-			return sb.String(), nil
-		}
-	}
-	return "", errors.New("could not make up a password that passes the rules")
 }
 
 // readPassword reads a password: from the terminal without echo, asked

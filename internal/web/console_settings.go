@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"strconv"
@@ -100,24 +99,7 @@ func (c *Console) newPassword(r *http.Request, personID int64, role auth.Role) (
 	if err != nil {
 		return "", err
 	}
-	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-	for range 100 {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		var sb strings.Builder
-		for i, v := range b {
-			if i > 0 && i%4 == 0 {
-				sb.WriteByte('-')
-			}
-			sb.WriteByte(alphabet[int(v)%len(alphabet)])
-		}
-		if c.accounts.CheckPassword(r.Context(), p, role, sb.String()) == nil {
-			return sb.String(), nil
-		}
-	}
-	return "", errors.New("could not make up a password that passes the rules")
+	return c.accounts.GeneratePassword(r.Context(), p, role)
 }
 
 // postAccount gives a person an account with a made-up first password,
