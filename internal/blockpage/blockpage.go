@@ -152,11 +152,9 @@ type Page struct {
 	notice *template.Template
 	// pageHead and foot are the block page's fixed start and end,
 	// rendered once: the style sheet is most of the page.
-	pageHead   []byte
-	foot       []byte
-	csp        string
-	reviewPath string
-	reportPath string
+	pageHead []byte
+	foot     []byte
+	csp      string
 	// teacher says the YouTube approval form is offered.
 	teacher bool
 
