@@ -139,10 +139,14 @@ func New(db *store.DB, people People, opts Options) (*Accounts, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	dummy, err := HashPassword(opts.Rand, opts.Params, "no account has this password")
-	if err != nil {
+	if err := opts.Params.check(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	// Checking a password against this costs what checking a real one
+	// does, and no password matches it (its key is not a hash of
+	// anything). It is not computed here: hashing at start-up would take
+	// Params.Memory of resident memory for nothing.
+	dummy := opts.Params.encode(make([]byte, opts.Params.SaltLen), make([]byte, opts.Params.KeyLen))
 	return &Accounts{db: db, people: people, opts: opts, log: opts.Logger.With("component", "auth"),
 		hashing: make(chan struct{}, opts.MaxConcurrent), dummy: dummy}, nil
 }

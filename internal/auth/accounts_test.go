@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +263,25 @@ func TestConcurrentFailuresCount(t *testing.T) {
 	a, err := f.accounts.Get(ctx, id)
 	if err != nil || a.FailedLogins != 4 {
 		t.Fatalf("4 concurrent failures counted as %d (%v)", a.FailedLogins, err)
+	}
+}
+
+// New must not hash anything: an argon2id hash at start-up would leave
+// its 19 MiB in the filter's resident memory.
+func TestNewIsCheap(t *testing.T) {
+	f := newFixture(t)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := New(f.db, f.dir, Options{Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("New allocated %d bytes", grew)
+	}
+	// Unknown logins still cost a full check: the dummy hash is a real
+	// argon2id string at the configured costs.
+	if p, _, _, err := parseHash(f.accounts.dummy); err != nil || p != testParams {
+		t.Fatalf("dummy hash %q: %+v %v", f.accounts.dummy, p, err)
 	}
 }
