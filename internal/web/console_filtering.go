@@ -279,11 +279,7 @@ func (c *Console) postPropose(rw http.ResponseWriter, r *http.Request, st *state
 	if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
 		return
 	}
-	done := "applied"
-	if ch.Status == policystore.StatusProposed {
-		done = "proposed"
-	}
-	redirect(rw, "/filtering?done="+done)
+	redirectAfterChange(rw, ch)
 }
 
 // postDecide approves or declines a change (PermApproveChange; never
@@ -293,11 +289,11 @@ func (c *Console) postDecide(approve bool) func(http.ResponseWriter, *http.Reque
 		if !c.permitted(rw, r, st, auth.PermApproveChange, r.URL.Path) {
 			return
 		}
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.NotFound(rw, r)
+		id, ok := pathID(rw, r)
+		if !ok {
 			return
 		}
+		var err error
 		note := r.PostForm.Get("note")
 		var ch policystore.Change
 		action, done := audit.ActionChangeRejected, "declined"
@@ -324,9 +320,8 @@ func (c *Console) postRevert(rw http.ResponseWriter, r *http.Request, st *state)
 	if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(rw, r)
+	id, ok := pathID(rw, r)
+	if !ok {
 		return
 	}
 	f := r.PostForm
@@ -339,11 +334,7 @@ func (c *Console) postRevert(rw http.ResponseWriter, r *http.Request, st *state)
 	if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
 		return
 	}
-	done := "applied"
-	if ch.Status == policystore.StatusProposed {
-		done = "proposed"
-	}
-	redirect(rw, "/filtering?done="+done)
+	redirectAfterChange(rw, ch)
 }
 
 // postRequest answers a review request from the block page
@@ -355,9 +346,8 @@ func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Requ
 		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
 			return
 		}
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.NotFound(rw, r)
+		id, ok := pathID(rw, r)
+		if !ok {
 			return
 		}
 		ctx, f := r.Context(), r.PostForm
@@ -412,11 +402,7 @@ func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Requ
 		if !c.record(rw, r, entry) || c.changeProblem(rw, r, st, err) {
 			return
 		}
-		done := "applied"
-		if ch.Status == policystore.StatusProposed {
-			done = "proposed"
-		}
-		redirect(rw, "/filtering?done="+done)
+		redirectAfterChange(rw, ch)
 	}
 }
 
@@ -429,9 +415,8 @@ func (c *Console) postReport(block bool) func(http.ResponseWriter, *http.Request
 		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
 			return
 		}
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.NotFound(rw, r)
+		id, ok := pathID(rw, r)
+		if !ok {
 			return
 		}
 		ctx, f := r.Context(), r.PostForm
@@ -489,4 +474,14 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// redirectAfterChange returns to the Filtering page saying whether the
+// change applied or waits for approval.
+func redirectAfterChange(rw http.ResponseWriter, ch policystore.Change) {
+	done := "applied"
+	if ch.Status == policystore.StatusProposed {
+		done = "proposed"
+	}
+	redirect(rw, "/filtering?done="+done)
 }

@@ -174,9 +174,8 @@ func (c *Console) postDeviceToken(revoke bool) func(http.ResponseWriter, *http.R
 		if !c.permitted(rw, r, st, auth.PermManagePeople, r.URL.Path) {
 			return
 		}
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.NotFound(rw, r)
+		id, ok := pathID(rw, r)
+		if !ok {
 			return
 		}
 		ctx := r.Context()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/warden-schools/warden/internal/auth"
@@ -106,4 +107,15 @@ func safeNext(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// pathID reads the {id} of a console path, answering 404 when it is not
+// a number.
+func pathID(rw http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(rw, r)
+		return 0, false
+	}
+	return id, true
 }

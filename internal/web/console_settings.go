@@ -136,9 +136,8 @@ func (c *Console) postAccountAction(rw http.ResponseWriter, r *http.Request, st 
 	if !c.permitted(rw, r, st, auth.PermManageAccounts, r.URL.Path) {
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(rw, r)
+	id, ok := pathID(rw, r)
+	if !ok {
 		return
 	}
 	if id == st.account.Person.ID {
