@@ -2,8 +2,10 @@ package dnsfilter
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,4 +115,36 @@ func BenchmarkUDP(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(lost.Load())/float64(b.N), "lost/op")
+}
+
+// BenchmarkCacheMemory reports the heap an answer takes in the cache
+// (entry, wire form and its place in the map), for 50,000 typical A
+// answers: one record, names of 20 to 30 characters.
+func BenchmarkCacheMemory(b *testing.B) {
+	const n = 50_000
+	answers := make([]*dns.Msg, n)
+	for i := range answers {
+		q := new(dns.Msg)
+		q.SetQuestion(fmt.Sprintf("www.site-%d.example.co.uk.", i), dns.TypeA)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600}, A: []byte{192, 0, 2, 1}})
+		answers[i] = m
+	}
+	var perEntry float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := newCache(2*n, time.Now)
+		now := time.Now()
+		for _, m := range answers {
+			c.store(keyOf(m), m, now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEntry = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(perEntry, "B/answer")
 }

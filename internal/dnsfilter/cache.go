@@ -45,9 +45,12 @@ type cache struct {
 	packBufs sync.Pool
 }
 
+// cacheShard holds entries by a hash of their key. The key itself is not
+// kept: the answer's question holds it, and a lookup checks it there
+// (so that two keys with the same hash never share an answer).
 type cacheShard struct {
 	mu      sync.Mutex
-	entries map[cacheKey]*cacheEntry
+	entries map[uint64]*cacheEntry
 }
 
 type cacheKey struct {
@@ -68,23 +71,55 @@ const (
 // wire form has no OPT record (the server adds its own for the client),
 // unless the upstream's carried an Extended DNS Error worth passing on.
 // Everything but hits and prefetching is fixed once stored. The fields
-// are ordered, and times kept as integers, so that an entry takes 80
-// bytes.
+// are ordered, and kept as small integers, so that an entry takes 64
+// bytes; with its answer and its place in the map, about 130 bytes for
+// a typical answer (BenchmarkCacheMemory).
 type cacheEntry struct {
 	// buf is the packed answer (its first n bytes) and, when fast, the
 	// offset of each record's TTL in it (2 bytes each, big-endian).
 	buf []byte
 	// cnames are the CNAME targets in the answer (lower-case, no final
-	// dot), which each client's policy must allow.
-	cnames []string
-	// stored and expires are Unix nanoseconds.
-	stored, expires int64
-	ttl             time.Duration
-	hits            int32
-	n               uint16
+	// dot), which each client's policy must allow; nil when there are
+	// none, as for most answers.
+	cnames *[]string
+	// expires is in Unix nanoseconds; ttl, in seconds, is how long the
+	// entry was stored for.
+	expires int64
+	ttl     uint32
+	hits    uint16
+	n       uint16
+	// flags are the key's (keyDO, keyCD), which the question does not
+	// show.
+	flags uint8
 	// fast says the UDP fast path may serve the entry (no OPT record).
 	fast        bool
 	prefetching bool
+}
+
+// stored returns when the entry was stored, in Unix nanoseconds.
+func (e *cacheEntry) stored() int64 { return e.expires - int64(e.ttl)*int64(time.Second) }
+
+// targets returns the CNAME targets in the answer.
+func (e *cacheEntry) targets() []string {
+	if e.cnames == nil {
+		return nil
+	}
+	return *e.cnames
+}
+
+// answers reports whether e is the answer for k: same flags, and the
+// question in the wire form has k's name (in any letter case) and type.
+func (e *cacheEntry) answers(k cacheKey) bool {
+	if e.flags != k.flags {
+		return false
+	}
+	w := e.wire()
+	if len(w) < headerLen || binary.BigEndian.Uint16(w[4:]) != 1 {
+		return false
+	}
+	end, ok := wireNameIs(w[headerLen:], k.name)
+	end += headerLen
+	return ok && end+2 <= len(w) && binary.BigEndian.Uint16(w[end:]) == k.qtype
 }
 
 // wire returns the packed answer.
@@ -101,9 +136,16 @@ func newCache(entries int, now func() time.Time) *cache {
 	c := &cache{now: now, seed: maphash.MakeSeed(), perMax: entries/cacheShards + 1}
 	c.packBufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	for i := range c.shards {
-		c.shards[i].entries = map[cacheKey]*cacheEntry{}
+		c.shards[i].entries = map[uint64]*cacheEntry{}
 	}
 	return c
+}
+
+// hash returns the map key for k, and its shard.
+func (c *cache) hash(k cacheKey) (uint64, *cacheShard) {
+	h := maphash.String(c.seed, k.name)
+	h ^= (uint64(k.qtype)<<8 | uint64(k.flags)) * 0x9e3779b97f4a7c15
+	return h, &c.shards[h%cacheShards]
 }
 
 func keyOf(m *dns.Msg) cacheKey {
@@ -116,10 +158,6 @@ func keyOf(m *dns.Msg) cacheKey {
 		k.flags |= keyCD
 	}
 	return k
-}
-
-func (c *cache) shard(k cacheKey) *cacheShard {
-	return &c.shards[maphash.String(c.seed, k.name)%cacheShards]
 }
 
 func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
@@ -150,22 +188,24 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 // stored, or nil. A hit on a popular entry near its expiry starts a
 // refresh in the background (for the client and protocol given).
 func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto string) (*cacheEntry, uint32) {
-	sh := c.shard(k)
+	h, sh := c.hash(k)
 	sh.mu.Lock()
-	e := sh.entries[k]
-	if e == nil {
+	e := sh.entries[h]
+	if e == nil || !e.answers(k) {
 		sh.mu.Unlock()
 		return nil, 0
 	}
 	at := now.UnixNano()
 	if at >= e.expires {
-		delete(sh.entries, k)
+		delete(sh.entries, h)
 		sh.mu.Unlock()
 		return nil, 0
 	}
-	e.hits++
+	if e.hits < prefetchHits {
+		e.hits++
+	}
 	left := time.Duration(e.expires - at)
-	prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < e.ttl
+	prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < time.Duration(e.ttl)*time.Second
 	if prefetch {
 		e.prefetching = true
 	}
@@ -174,7 +214,7 @@ func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto strin
 	if prefetch {
 		c.prefetch(k, client, proto)
 	}
-	return e, uint32(time.Duration(at-e.stored) / time.Second)
+	return e, uint32(time.Duration(at-e.stored()) / time.Second)
 }
 
 // prefetch refreshes a popular entry in the background before it expires,
@@ -194,9 +234,9 @@ func (c *cache) prefetch(k cacheKey, client netip.Addr, proto string) {
 			c.store(k, ans, c.now())
 			return
 		}
-		sh := c.shard(k)
+		h, sh := c.hash(k)
 		sh.mu.Lock()
-		if e := sh.entries[k]; e != nil {
+		if e := sh.entries[h]; e != nil && e.answers(k) {
 			e.prefetching = false
 		}
 		sh.mu.Unlock()
@@ -209,19 +249,19 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	if !ok || ttl <= 0 {
 		return
 	}
-	e := &cacheEntry{stored: now.UnixNano(), expires: now.Add(ttl).UnixNano(), ttl: ttl}
+	e := &cacheEntry{expires: now.Add(ttl).UnixNano(), ttl: uint32(ttl / time.Second), flags: k.flags}
 	scratch := c.packBufs.Get().(*[]byte)
 	ok = e.pack(m, *scratch)
 	c.packBufs.Put(scratch)
-	if !ok {
+	if !ok || !e.answers(k) {
 		return
 	}
-	sh := c.shard(k)
+	h, sh := c.hash(k)
 	sh.mu.Lock()
 	if len(sh.entries) >= c.perMax {
 		c.evict(sh, now)
 	}
-	sh.entries[k] = e
+	sh.entries[h] = e
 	sh.mu.Unlock()
 }
 
@@ -261,10 +301,14 @@ func (e *cacheEntry) pack(m *dns.Msg, scratch []byte) bool {
 	for _, off := range offs {
 		e.buf = binary.BigEndian.AppendUint16(e.buf, off)
 	}
+	var cnames []string
 	for _, rr := range m.Answer {
 		if c, ok := rr.(*dns.CNAME); ok {
-			e.cnames = append(e.cnames, strings.TrimSuffix(strings.ToLower(c.Target), "."))
+			cnames = append(cnames, strings.TrimSuffix(strings.ToLower(c.Target), "."))
 		}
+	}
+	if cnames != nil {
+		e.cnames = &cnames
 	}
 	return true
 }

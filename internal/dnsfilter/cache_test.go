@@ -2,6 +2,7 @@ package dnsfilter
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,5 +80,83 @@ func TestCacheTTLAgingAndPrefetch(t *testing.T) {
 	}
 	if _, _, prefetches := c.Stats(); prefetches != 1 {
 		t.Errorf("prefetches = %d", prefetches)
+	}
+}
+
+func TestWireNameIs(t *testing.T) {
+	pack := func(name string) []byte {
+		b := make([]byte, 256)
+		n, err := dns.PackDomainName(name, b, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b[:n], 0, 1) // and a type
+	}
+	for _, tc := range []struct {
+		wire, name string
+		want       bool
+	}{
+		{"www.Example.ORG.", "www.example.org", true},
+		{"www.example.org.", "www.example.org", true},
+		{".", "", true},
+		{"www.example.org.", "example.org", false},
+		{"example.org.", "www.example.org", false},
+		{"www.example.org.", "www.example.or", false},
+		{"www.example.org.", "www.example.org.", false},
+		{"www.example.org.", "www-example.org", false},
+		{"a\\.b.org.", "a.b.org", false}, // a dot inside a label
+		{"xn--bcher-kva.example.", "xn--bcher-kva.example", true},
+		{"www.example.org.", "", false},
+	} {
+		w := pack(tc.wire)
+		end, ok := wireNameIs(w, tc.name)
+		if ok != tc.want {
+			t.Errorf("wireNameIs(%q, %q) = %v, want %v", tc.wire, tc.name, ok, tc.want)
+		}
+		if ok && end != len(w)-2 {
+			t.Errorf("wireNameIs(%q) ends at %d, want %d", tc.wire, end, len(w)-2)
+		}
+	}
+	for _, b := range [][]byte{nil, {3, 'w', 'w'}, {64}, {0xc0, 12}} {
+		if _, ok := wireNameIs(b, "ww"); ok {
+			t.Errorf("wireNameIs(% x) matched", b)
+		}
+	}
+}
+
+// TestCacheKeyChecked: an entry answers only its own question, type and
+// flags, whatever the hash says: an answer stored under another key's
+// hash is never served for it.
+func TestCacheKeyChecked(t *testing.T) {
+	c := newCache(100, time.Now)
+	c.setNext(&countingUpstream{})
+	q := new(dns.Msg)
+	q.SetQuestion("one.example.", dns.TypeA)
+	if _, err := c.Resolve(context.Background(), &Request{Msg: q}); err != nil {
+		t.Fatal(err)
+	}
+	one := cacheKey{name: "one.example", qtype: dns.TypeA}
+	h, sh := c.hash(one)
+	e := sh.entries[h]
+	if e == nil || !e.answers(one) {
+		t.Fatal("answer not cached under its key")
+	}
+	for _, k := range []cacheKey{
+		{name: "two.example", qtype: dns.TypeA},
+		{name: "one.example", qtype: dns.TypeAAAA},
+		{name: "one.example", qtype: dns.TypeA, flags: keyDO},
+		{name: "one.exampl", qtype: dns.TypeA},
+	} {
+		if e.answers(k) {
+			t.Errorf("the answer for %v also answers %v", one, k)
+		}
+		// Plant the entry under k's hash, as a collision would.
+		kh, ksh := c.hash(k)
+		ksh.mu.Lock()
+		ksh.entries[kh] = e
+		ksh.mu.Unlock()
+		if got, _ := c.lookup(k, time.Now(), netip.Addr{}, "udp"); got != nil {
+			t.Errorf("lookup(%v) served the answer for %v", k, one)
+		}
 	}
 }

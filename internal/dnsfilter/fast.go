@@ -69,7 +69,7 @@ func (s *Server) fastReply(p []byte, client netip.Addr, st *fastState, out []byt
 		if e == nil || !e.fast {
 			return out, false
 		}
-		for _, target := range e.cnames {
+		for _, target := range e.targets() {
 			if snap.Decide(policy.Request{Host: target, Group: subject.Group, ClientIP: client, Time: start}).Action == policy.Block {
 				return out, false // the chain's CNAME guard answers
 			}

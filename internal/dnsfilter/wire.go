@@ -242,3 +242,40 @@ func equalFoldASCII(a, b []byte) bool {
 	}
 	return true
 }
+
+// wireNameIs reports whether the uncompressed name at the start of b
+// spells name (lower-case, dot-separated, no final dot; "" for the root),
+// ignoring the case of ASCII letters, and returns the offset just past
+// it. A label holding a dot never matches.
+func wireNameIs(b []byte, name string) (int, bool) {
+	off := 0
+	for {
+		if off >= len(b) {
+			return 0, false
+		}
+		l := int(b[off])
+		off++
+		if l == 0 {
+			return off, name == ""
+		}
+		if l > 63 || off+l > len(b) || l > len(name) {
+			return 0, false
+		}
+		for i, c := range b[off : off+l] {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != name[i] || c == '.' {
+				return 0, false
+			}
+		}
+		off += l
+		name = name[l:]
+		if name != "" {
+			if name[0] != '.' || len(name) == 1 {
+				return 0, false
+			}
+			name = name[1:]
+		}
+	}
+}
