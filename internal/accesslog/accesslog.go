@@ -119,6 +119,14 @@ func (l *Log) Write(ctx context.Context, batch []events.Event) error {
 	return nil
 }
 
+// Trim lets go of the buffers kept from one Write to the next (the event
+// pipeline calls it while the load is light).
+func (l *Log) Trim() {
+	l.mu.Lock()
+	l.enc, l.dec, l.tail = encoder{}, reader{}, nil
+	l.mu.Unlock()
+}
+
 // merge adds batch to the newest segment when both are small, returning
 // what is left to insert: nothing, or the whole batch.
 func (l *Log) merge(ctx context.Context, tx *store.Tx, st *writeStmts, batch []events.Event) ([]events.Event, error) {

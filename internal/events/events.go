@@ -58,6 +58,13 @@ type Sink interface {
 	Write(ctx context.Context, batch []Event) error
 }
 
+// Trimmer is a Sink that keeps buffers from one batch to the next and can
+// let them go. The pipeline calls Trim, between writes, while the load is
+// light, so that the memory a burst needed is given back after it.
+type Trimmer interface {
+	Trim()
+}
+
 // Options tune a Pipeline.
 type Options struct {
 	// Queue is how many events may wait in memory (0: 16,384: at 100,000
@@ -207,10 +214,18 @@ func (p *Pipeline) take(batch []Event) []Event {
 
 // Run writes queued events until ctx is cancelled, then writes what is
 // still queued (for up to 10 seconds) and returns.
+//
+// Under load the batch and the queue's chunks are reused. When a flush
+// interval passes with less than a quarter of a batch written, the load
+// is light: Run lets go of the batch, the spare chunks and (through
+// Trimmer) the sink's buffers, which a light load would allocate afresh
+// at its own size.
 func (p *Pipeline) Run(ctx context.Context) error {
-	batch := make([]Event, 0, p.opts.Batch)
+	var batch []Event
 	tick := time.NewTicker(p.opts.Flush)
 	defer tick.Stop()
+	trimmer, _ := p.sink.(Trimmer)
+	light, trimmed := 0, true
 	for {
 		flush := false
 		select {
@@ -227,11 +242,34 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if len(batch) == 0 || (len(batch) < p.opts.Batch && !flush) {
 				break
 			}
+			n := len(batch)
 			if batch = p.write(ctx, batch); len(batch) > 0 {
 				return p.drain(batch) // ctx ended while the store failed
 			}
+			light += n
+			trimmed = false
 		}
+		if !flush {
+			continue
+		}
+		if light < p.opts.Batch/4 && !trimmed {
+			batch = nil
+			p.trimSpare()
+			if trimmer != nil {
+				trimmer.Trim()
+			}
+			trimmed = true
+		}
+		light = 0
 	}
+}
+
+// trimSpare lets go of the spare chunks.
+func (p *Pipeline) trimSpare() {
+	p.mu.Lock()
+	clear(p.spare)
+	p.spare = p.spare[:0]
+	p.mu.Unlock()
 }
 
 // write stores a batch, retrying with back-off while the store fails,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -199,3 +200,46 @@ func BenchmarkEmit(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(context.Context, []Event) error { return nil }
+
+// trimSink is a memSink that counts Trim calls.
+type trimSink struct {
+	memSink
+	trims atomic.Int32
+}
+
+func (s *trimSink) Trim() { s.trims.Add(1) }
+
+// TestTrimWhenLight: after a burst, the first flush interval with little
+// written releases the buffers, once; a light trickle releases them
+// after each of its writes.
+func TestTrimWhenLight(t *testing.T) {
+	sink := &trimSink{}
+	p := New(sink, Options{Batch: 400, Flush: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	for i := 0; i < 2000; i++ {
+		p.Emit(Event{Host: "burst.example"})
+	}
+	waitFor(t, func() bool { return sink.count() == 2000 })
+	waitFor(t, func() bool { return sink.trims.Load() == 1 })
+	time.Sleep(100 * time.Millisecond) // five quiet intervals
+	if n := sink.trims.Load(); n != 1 {
+		t.Fatalf("%d trims after a burst and a quiet spell, want 1", n)
+	}
+	p.mu.Lock()
+	spare := len(p.spare)
+	p.mu.Unlock()
+	if spare != 0 {
+		t.Errorf("%d spare chunks kept after the trim", spare)
+	}
+	for i := 0; i < 10; i++ {
+		p.Emit(Event{Host: "trickle.example"})
+	}
+	waitFor(t, func() bool { return sink.count() == 2010 })
+	waitFor(t, func() bool { return sink.trims.Load() == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
