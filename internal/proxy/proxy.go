@@ -212,6 +212,7 @@ type Proxy struct {
 	auth    *authCache
 	refused *rateLog
 	ports   map[int]bool
+	relays  relayer
 
 	bufs    sync.Pool // *[]byte of copyBufSize, for bodies
 	pages   sync.Pool // *[]byte, for block pages
@@ -282,6 +283,7 @@ func New(opts Options) (*Proxy, error) {
 		p.ports[port] = true
 	}
 	p.hardCtx, p.hardCancel = context.WithCancel(context.Background())
+	p.relays.idle = opts.TunnelIdleTimeout
 	p.guard = newGuard(opts.AllowLoopback, p.log)
 	p.dns = newDNSCache(opts.Resolver, opts.DNSCacheTTL, p.guard)
 	p.pool = newPool(opts.MaxIdlePerHost, opts.MaxIdle, opts.UpstreamIdleTimeout)
@@ -353,6 +355,7 @@ loop:
 	p.stopAccepting()
 	accepting.Wait() // no wg.Add after this, so wg.Wait below is sound
 	p.shutdown()
+	p.relays.stop()
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}

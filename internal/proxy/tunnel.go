@@ -86,6 +86,9 @@ func (p *Proxy) relay(client *net.TCPConn, br *bufio.Reader, up *net.TCPConn) in
 		}
 		br.Discard(n)
 	}
+	if down, ok := p.relays.relay(client, up, p.hardCtx.Done()); ok {
+		return down
+	}
 	idle := p.opts.TunnelIdleTimeout
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
