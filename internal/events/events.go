@@ -215,17 +215,20 @@ func (p *Pipeline) take(batch []Event) []Event {
 // Run writes queued events until ctx is cancelled, then writes what is
 // still queued (for up to 10 seconds) and returns.
 //
-// Under load the batch and the queue's chunks are reused. When a flush
-// interval passes with less than a quarter of a batch written, the load
-// is light: Run lets go of the batch, the spare chunks and (through
-// Trimmer) the sink's buffers, which a light load would allocate afresh
-// at its own size.
+// Under load the batch and the queue's chunks are reused. A flush
+// interval with a quarter of a batch or more written is busy; once
+// trimAfter intervals in a row after a busy one are not, the burst is
+// over: Run lets go of the batch, the spare chunks and (through Trimmer)
+// the sink's buffers, once, and a light load grows them again only to
+// its own size. (Letting go after every light interval instead made the
+// light load allocate its buffers afresh each time, and the collector's
+// extra work doubled the 99th percentile of DNS answers at 2,000 q/s.)
 func (p *Pipeline) Run(ctx context.Context) error {
 	var batch []Event
 	tick := time.NewTicker(p.opts.Flush)
 	defer tick.Stop()
 	trimmer, _ := p.sink.(Trimmer)
-	light, trimmed := 0, true
+	written, quiet, busy := 0, 0, false
 	for {
 		flush := false
 		select {
@@ -246,23 +249,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if batch = p.write(ctx, batch); len(batch) > 0 {
 				return p.drain(batch) // ctx ended while the store failed
 			}
-			light += n
-			trimmed = false
+			written += n
 		}
 		if !flush {
 			continue
 		}
-		if light < p.opts.Batch/4 && !trimmed {
-			batch = nil
-			p.trimSpare()
-			if trimmer != nil {
-				trimmer.Trim()
+		switch {
+		case written >= p.opts.Batch/4:
+			busy, quiet = true, 0
+		case busy:
+			if quiet++; quiet >= trimAfter {
+				batch = nil
+				p.trimSpare()
+				if trimmer != nil {
+					trimmer.Trim()
+				}
+				busy, quiet = false, 0
 			}
-			trimmed = true
 		}
-		light = 0
+		written = 0
 	}
 }
+
+// trimAfter is how many quiet flush intervals end a burst.
+const trimAfter = 8
 
 // trimSpare lets go of the spare chunks.
 func (p *Pipeline) trimSpare() {

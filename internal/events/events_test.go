@@ -209,34 +209,40 @@ type trimSink struct {
 
 func (s *trimSink) Trim() { s.trims.Add(1) }
 
-// TestTrimWhenLight: after a burst, the first flush interval with little
-// written releases the buffers, once; a light trickle releases them
-// after each of its writes.
+// TestTrimWhenLight: after a burst, once the load has been light for a
+// while, the buffers are released, once; a light trickle does not
+// release them again, a new burst does.
 func TestTrimWhenLight(t *testing.T) {
 	sink := &trimSink{}
-	p := New(sink, Options{Batch: 400, Flush: 20 * time.Millisecond})
+	p := New(sink, Options{Batch: 400, Flush: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
-	for i := 0; i < 2000; i++ {
-		p.Emit(Event{Host: "burst.example"})
+	burst := func(want int) {
+		t.Helper()
+		for i := 0; i < 2000; i++ {
+			p.Emit(Event{Host: "burst.example"})
+		}
+		waitFor(t, func() bool { return sink.count() == want })
 	}
-	waitFor(t, func() bool { return sink.count() == 2000 })
+	burst(2000)
 	waitFor(t, func() bool { return sink.trims.Load() == 1 })
-	time.Sleep(100 * time.Millisecond) // five quiet intervals
-	if n := sink.trims.Load(); n != 1 {
-		t.Fatalf("%d trims after a burst and a quiet spell, want 1", n)
-	}
 	p.mu.Lock()
 	spare := len(p.spare)
 	p.mu.Unlock()
 	if spare != 0 {
 		t.Errorf("%d spare chunks kept after the trim", spare)
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 10; i++ { // a trickle: written, no trim
 		p.Emit(Event{Host: "trickle.example"})
+		time.Sleep(5 * time.Millisecond)
 	}
 	waitFor(t, func() bool { return sink.count() == 2010 })
+	time.Sleep(20 * trimAfter * time.Millisecond)
+	if n := sink.trims.Load(); n != 1 {
+		t.Fatalf("%d trims after a burst and a trickle, want 1", n)
+	}
+	burst(4010)
 	waitFor(t, func() bool { return sink.trims.Load() == 2 })
 	cancel()
 	if err := <-done; err != nil {
