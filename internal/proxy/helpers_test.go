@@ -390,3 +390,62 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	p.n -= k
 	return k, nil
 }
+
+// tcpOrigin is a TCP server on loopback that runs serve on each
+// connection it accepts, in a goroutine of its own, and closes the
+// connection after; it stops with the test. It returns the address.
+func tcpOrigin(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// shutdownProxy starts a proxy with a 200 ms shutdown grace that may
+// CONNECT to connectPorts, and returns its address and a stop function
+// that ends Serve and fails the test unless Serve returns, cleanly,
+// within 10 seconds.
+func shutdownProxy(t *testing.T, port string, connectPorts ...int) (string, func()) {
+	t.Helper()
+	table := testIdentity()
+	snap := testPolicy(t, port, 1, false)
+	p, err := New(Options{Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return table },
+		AllowLoopback: true, Resolver: &loopResolver{}, ShutdownGrace: 200 * time.Millisecond, ConnectPorts: connectPorts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Serve(ctx) }()
+	return a.String(), func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return")
+		}
+	}
+}

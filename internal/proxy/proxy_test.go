@@ -824,21 +824,8 @@ func TestShutdown(t *testing.T) {
 	origin := httptest.NewServer(originHandler())
 	defer origin.Close()
 	_, port, _ := net.SplitHostPort(origin.Listener.Addr().String())
-	table := testIdentity()
-	snap := testPolicy(t, port, 1, false)
-	p, err := New(Options{Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return table },
-		AllowLoopback: true, Resolver: &loopResolver{}, ShutdownGrace: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Serve(ctx) }()
-	idle, err := net.Dial("tcp", a.String())
+	addr, stop := shutdownProxy(t, port)
+	idle, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -850,19 +837,11 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	stop()
 	if _, err := idle.Read(buf); err == nil {
 		t.Error("idle connection still open after shutdown")
 	}
-	if _, err := net.DialTimeout("tcp", a.String(), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("still accepting after shutdown")
 	}
 }
@@ -942,21 +921,7 @@ func TestInspectorHandOver(t *testing.T) {
 }
 
 func TestTunnelIdleTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }() // never answers
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(tcpOrigin(t, func(c net.Conn) { io.Copy(io.Discard, c) })) // never answers
 	e := newEnv(t, func(o *Options) { o.ConnectPorts = []int{atoi(port)}; o.TunnelIdleTimeout = 200 * time.Millisecond })
 	rc := e.dialRaw(t)
 	rc.send("CONNECT allowed.test:" + port + " HTTP/1.1\r\n\r\n")

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/warden-schools/warden/internal/events"
-	"github.com/warden-schools/warden/internal/identity"
-	"github.com/warden-schools/warden/internal/policy"
 )
 
 // hashOrigin accepts connections and, on each, reads until the client's
@@ -24,29 +21,14 @@ import (
 // so that the tunnel's half-close and bulk paths are what is tested.
 func hashOrigin(t *testing.T, reply int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				h := sha256.New()
-				if _, err := io.Copy(h, c); err != nil {
-					return
-				}
-				c.Write(h.Sum(nil))
-				io.Copy(c, io.LimitReader(pattern(7), int64(reply)))
-			}()
+	_, port, _ := net.SplitHostPort(tcpOrigin(t, func(c net.Conn) {
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			return
 		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+		c.Write(h.Sum(nil))
+		io.Copy(c, io.LimitReader(pattern(7), int64(reply)))
+	}))
 	return port
 }
 
@@ -131,35 +113,20 @@ func TestTunnelBulkAndHalfClose(t *testing.T) {
 // TestTunnelsAtOnce runs many tunnels at the same time, each exchanging
 // several request and answer rounds, as browsers do.
 func TestTunnelsAtOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+	_, port, _ := net.SplitHostPort(tcpOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c) // answers each line with the line reversed
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadBytes('\n')
 			if err != nil {
 				return
 			}
-			go func() { // answers each line with the line reversed
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadBytes('\n')
-					if err != nil {
-						return
-					}
-					line = line[:len(line)-1]
-					for i, j := 0, len(line)-1; i < j; i, j = i+1, j-1 {
-						line[i], line[j] = line[j], line[i]
-					}
-					c.Write(append(line, '\n'))
-				}
-			}()
+			line = line[:len(line)-1]
+			for i, j := 0, len(line)-1; i < j; i, j = i+1, j-1 {
+				line[i], line[j] = line[j], line[i]
+			}
+			c.Write(append(line, '\n'))
 		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	}))
 	e := newEnv(t, func(o *Options) { o.ConnectPorts = []int{atoi(port)} })
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
@@ -201,49 +168,14 @@ func TestTunnelsAtOnce(t *testing.T) {
 // TestShutdownEndsTunnels: a tunnel both sides keep open ends when the
 // shutdown grace is over, and Serve returns.
 func TestShutdownEndsTunnels(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }() // echoes, never ends first
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	table := testIdentity()
-	snap := testPolicy(t, port, 1, false)
-	p, err := New(Options{Policy: func() *policy.Snapshot { return snap }, Identity: func() *identity.Table { return table },
-		AllowLoopback: true, Resolver: &loopResolver{}, ShutdownGrace: 200 * time.Millisecond, ConnectPorts: []int{atoi(port)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Serve(ctx) }()
-	c, br := openTunnel(t, a.String(), "allowed.test:"+port)
+	_, port, _ := net.SplitHostPort(tcpOrigin(t, func(c net.Conn) { io.Copy(c, c) })) // echoes, never ends first
+	addr, stop := shutdownProxy(t, port, atoi(port))
+	c, br := openTunnel(t, addr, "allowed.test:"+port)
 	io.WriteString(c, "ping\n")
 	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
 		t.Fatalf("echo through the tunnel: %q %v", line, err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return with a tunnel open")
-	}
+	stop()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := br.ReadByte(); err == nil {
 		t.Error("tunnel still open after shutdown")
