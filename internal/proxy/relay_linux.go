@@ -280,9 +280,16 @@ func (l *relayLoop) run() {
 	}
 }
 
-// handle moves bytes for one ready socket.
+// handle moves bytes for one ready socket. A socket in error, or hung
+// up after its end of stream was read, can take no more bytes: the
+// tunnel ends (epoll reports both whatever was asked for, so leaving
+// them would wake the loop again at once).
 func (l *relayLoop) handle(e *relayEnd, ev uint32, now int64) {
 	t := e.t
+	if ev&unix.EPOLLERR != 0 || ev&unix.EPOLLHUP != 0 && e.eof && e.pending == nil {
+		l.finish(t)
+		return
+	}
 	if e.pending != nil && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		if !l.flush(e) {
 			return

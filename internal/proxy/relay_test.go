@@ -181,3 +181,26 @@ func TestShutdownEndsTunnels(t *testing.T) {
 		t.Error("tunnel still open after shutdown")
 	}
 }
+
+// TestTunnelClientReset: a client that half-closes and then resets its
+// connection, while the origin stays silent, ends the tunnel at once
+// (rather than leaving a socket in error that the relay would wake for
+// again and again until the idle timeout).
+func TestTunnelClientReset(t *testing.T) {
+	_, port, _ := net.SplitHostPort(tcpOrigin(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		time.Sleep(time.Minute) // says nothing, keeps its side open
+	}))
+	e := newEnv(t, func(o *Options) { o.ConnectPorts = []int{atoi(port)} })
+	c, _ := openTunnel(t, e.addr, "allowed.test:"+port)
+	io.WriteString(c, "hello")
+	c.CloseWrite()
+	time.Sleep(50 * time.Millisecond) // the proxy reads the end of stream
+	c.SetLinger(0)
+	c.Close() // RST
+	start := time.Now()
+	e.events.waitFor(t, "CONNECT event", func(ev events.Event) bool { return ev.Method == "CONNECT" })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("tunnel ended %v after the reset", d)
+	}
+}
