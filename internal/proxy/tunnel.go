@@ -74,8 +74,10 @@ func (cc *clientConn) established() error {
 // relay copies bytes both ways between client and up until both sides
 // have closed, either fails, or nothing has moved for the tunnel idle
 // timeout; it returns the bytes sent to the client. Bytes the client
-// sent after the CONNECT head, already buffered in br, go first. Between
-// two TCP connections io.Copy splices in the kernel.
+// sent after the CONNECT head, already buffered in br, go first. On
+// Linux the tunnel goes to the event loops (relay_linux.go); elsewhere,
+// or if they cannot take it, two goroutines copy it, io.Copy splicing in
+// the kernel where it can.
 func (p *Proxy) relay(client *net.TCPConn, br *bufio.Reader, up *net.TCPConn) int64 {
 	defer up.Close()
 	if n := br.Buffered(); n > 0 {
