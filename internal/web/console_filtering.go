@@ -337,29 +337,44 @@ func (c *Console) postRevert(rw http.ResponseWriter, r *http.Request, st *state)
 	redirectAfterChange(rw, ch)
 }
 
+// queueItem loads the review request or site report a post to the
+// Filtering page's queues names, for someone with PermProposeChange: it
+// answers 403 or 404 (an unknown or malformed id) itself and then
+// reports false.
+func queueItem[T any](c *Console, rw http.ResponseWriter, r *http.Request, st *state,
+	get func(context.Context, int64) (T, error)) (int64, T, bool) {
+	var zero T
+	if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
+		return 0, zero, false
+	}
+	id, ok := pathID(rw, r)
+	if !ok {
+		return 0, zero, false
+	}
+	v, err := get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(rw, r)
+		return 0, zero, false
+	}
+	if err != nil {
+		c.changeProblem(rw, r, st, err)
+		return 0, zero, false
+	}
+	return id, v, true
+}
+
 // postRequest answers a review request from the block page
 // (PermProposeChange): approving proposes an allow exception for the
 // request's site and group through change control (so it applies at once
 // or waits for leadership like any change); declining needs a reply.
 func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Request, *state) {
 	return func(rw http.ResponseWriter, r *http.Request, st *state) {
-		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
-			return
-		}
-		id, ok := pathID(rw, r)
+		id, q, ok := queueItem(c, rw, r, st, c.reviews.GetRequest)
 		if !ok {
 			return
 		}
 		ctx, f := r.Context(), r.PostForm
-		q, err := c.reviews.GetRequest(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			http.NotFound(rw, r)
-			return
-		}
-		if err != nil {
-			c.changeProblem(rw, r, st, err)
-			return
-		}
+		var err error
 		reply := strings.TrimSpace(f.Get("reply"))
 		entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionReviewDeclined,
 			Target: "review request " + blockpage.FormatRef(q.Ref), Detail: q.Host + " for " + q.GroupID}
@@ -412,23 +427,12 @@ func (c *Console) postRequest(approve bool) func(http.ResponseWriter, *http.Requ
 // a note.
 func (c *Console) postReport(block bool) func(http.ResponseWriter, *http.Request, *state) {
 	return func(rw http.ResponseWriter, r *http.Request, st *state) {
-		if !c.permitted(rw, r, st, auth.PermProposeChange, r.URL.Path) {
-			return
-		}
-		id, ok := pathID(rw, r)
+		id, rp, ok := queueItem(c, rw, r, st, c.reviews.GetReport)
 		if !ok {
 			return
 		}
 		ctx, f := r.Context(), r.PostForm
-		rp, err := c.reviews.GetReport(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			http.NotFound(rw, r)
-			return
-		}
-		if err != nil {
-			c.changeProblem(rw, r, st, err)
-			return
-		}
+		var err error
 		entry := audit.Entry{PersonID: st.account.Person.ID, Actor: actorOf(st.account), Action: audit.ActionReportHandled,
 			Target: "site report " + strconv.FormatInt(id, 10), Detail: rp.Host}
 		note := strings.TrimSpace(f.Get("note"))
