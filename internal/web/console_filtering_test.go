@@ -20,16 +20,10 @@ import (
 func TestConsoleChangeControl(t *testing.T) {
 	f := newConsoleFixture(t, func(o *ConsoleOptions) { o.SignInLimit = 1000 })
 	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	for _, g := range []string{"key-stage-2", "staff"} {
-		if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: g, Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
-			DefaultAction: policy.Allow, Categories: map[string]policy.Action{"games": policy.Block}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`); err != nil {
-		t.Fatal(err)
-	}
+	games := map[string]policy.Action{"games": policy.Block}
+	ks2, staff := strictKS2, strictKS2
+	ks2.Categories, staff.ID, staff.Categories = games, "staff", games
+	ps := f.groupsFor(t, "key-stage-2", ks2, staff)
 	f.account(t, "itech", auth.RoleIT)
 	f.account(t, "head", auth.RoleHeadteacher)
 	f.account(t, "leader", auth.RoleLeadership)
@@ -147,12 +141,7 @@ func atoi(t *testing.T, s string) int64 {
 func TestConsoleReviewRequests(t *testing.T) {
 	f := newConsoleFixture(t, func(o *ConsoleOptions) { o.SignInLimit = 1000 })
 	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
-		DefaultAction: policy.Allow}); err != nil {
-		t.Fatal(err)
-	}
-	f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`)
+	ps := f.groupsFor(t, "key-stage-2", strictKS2)
 	rs := reviews.New(f.db, f.clock)
 	var ids []int64
 	for i, host := range []string{"scratch.mit.edu", "coolmathgames.com"} {
@@ -201,13 +190,7 @@ func TestConsoleReviewRequests(t *testing.T) {
 
 func TestConsoleGroupSettingChange(t *testing.T) {
 	f := newConsoleFixture(t, nil)
-	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
-		DefaultAction: policy.Allow}); err != nil {
-		t.Fatal(err)
-	}
-	f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, 'key-stage-2', 'pupil')`)
+	f.groupsFor(t, "key-stage-2", strictKS2)
 	f.account(t, "itech", auth.RoleIT)
 	b := f.browser(t)
 	b.signIn("itech", testPassword)
@@ -226,11 +209,7 @@ func TestConsoleGroupSettingChange(t *testing.T) {
 func TestConsoleSiteReports(t *testing.T) {
 	f := newConsoleFixture(t, nil)
 	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict,
-		DefaultAction: policy.Allow}); err != nil {
-		t.Fatal(err)
-	}
+	ps := f.groupsFor(t, "", strictKS2)
 	rs := reviews.New(f.db, f.clock)
 	var ids []int64
 	for _, u := range []string{"https://nasty.example/page", "https://fine.example/"} {
@@ -268,12 +247,7 @@ func TestConsoleSiteReports(t *testing.T) {
 
 func TestConsoleRuleChange(t *testing.T) {
 	f := newConsoleFixture(t, nil)
-	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "staff", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchModerate,
-		DefaultAction: policy.Allow}); err != nil {
-		t.Fatal(err)
-	}
+	f.groupsFor(t, "", moderateStaff)
 	f.account(t, "itech", auth.RoleIT)
 	b := f.browser(t)
 	b.signIn("itech", testPassword)
@@ -305,11 +279,7 @@ func TestConsoleRuleChange(t *testing.T) {
 func TestConsoleZoneAndDefaultChanges(t *testing.T) {
 	f := newConsoleFixture(t, nil)
 	ctx := context.Background()
-	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
-	if err := ps.PutGroup(ctx, "setup", policystore.GroupSpec{ID: "staff", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchModerate,
-		DefaultAction: policy.Allow}); err != nil {
-		t.Fatal(err)
-	}
+	f.groupsFor(t, "", moderateStaff)
 	f.account(t, "itech", auth.RoleIT)
 	b := f.browser(t)
 	b.signIn("itech", testPassword)
@@ -346,3 +316,28 @@ func TestConsoleZoneAndDefaultChanges(t *testing.T) {
 		t.Fatalf("delete zone: %d %s\n%s", p.status, p.location, p.body)
 	}
 }
+
+// groupsFor makes the groups through a policy store, which it returns,
+// and, if pupils is a group's id, gives that group to pupils.
+func (f *consoleFixture) groupsFor(t *testing.T, pupils string, groups ...policystore.GroupSpec) *policystore.Store {
+	t.Helper()
+	ps := policystore.New(f.db, lists.DefaultTaxonomy(), f.clock)
+	for _, g := range groups {
+		if err := ps.PutGroup(context.Background(), "setup", g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pupils != "" {
+		if _, err := f.db.Exec(`INSERT INTO group_rules (position, group_id, person_kind) VALUES (1, ?, 'pupil')`, pupils); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
+// strictKS2 is the key-stage-2 group most tests need: filtering, strict
+// safe search, allow by default.
+var strictKS2 = policystore.GroupSpec{ID: "key-stage-2", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchStrict, DefaultAction: policy.Allow}
+
+// moderateStaff is a staff group with moderate safe search.
+var moderateStaff = policystore.GroupSpec{ID: "staff", Mode: policy.ModeFilter, SafeSearch: policy.SafeSearchModerate, DefaultAction: policy.Allow}
