@@ -216,19 +216,24 @@ func (p *Pipeline) take(batch []Event) []Event {
 // still queued (for up to 10 seconds) and returns.
 //
 // Under load the batch and the queue's chunks are reused. A flush
-// interval with a quarter of a batch or more written is busy; once
-// trimAfter intervals in a row after a busy one are not, the burst is
-// over: Run lets go of the batch, the spare chunks and (through Trimmer)
-// the sink's buffers, once, and a light load grows them again only to
-// its own size. (Letting go after every light interval instead made the
-// light load allocate its buffers afresh each time, and the collector's
-// extra work doubled the 99th percentile of DNS answers at 2,000 q/s.)
+// interval with a quarter of a batch or more written is busy, one with
+// less is light. Run lets go of the batch, the spare chunks and (through
+// Trimmer) the sink's buffers, once, when trimAfter intervals in a row
+// are light or empty after a busy one (the burst is over), or empty after
+// a light one (the trickle has stopped); a light load then grows them
+// again only to its own size. (Letting go after every light interval
+// instead made the light load allocate its buffers afresh each time, and
+// the collector's extra work doubled the 99th percentile of DNS answers
+// at 2,000 q/s.)
 func (p *Pipeline) Run(ctx context.Context) error {
 	var batch []Event
 	tick := time.NewTicker(p.opts.Flush)
 	defer tick.Stop()
 	trimmer, _ := p.sink.(Trimmer)
-	written, quiet, busy := 0, 0, false
+	// held says what has grown the buffers since they were last let go:
+	// nothing, a trickle or a burst; quiet counts the intervals in a row
+	// since then that were light (after a burst) or empty.
+	written, quiet, held := 0, 0, heldNone
 	for {
 		flush := false
 		select {
@@ -256,20 +261,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		switch {
 		case written >= p.opts.Batch/4:
-			busy, quiet = true, 0
-		case busy:
-			if quiet++; quiet >= trimAfter {
-				batch = nil
-				p.trimSpare()
-				if trimmer != nil {
-					trimmer.Trim()
-				}
-				busy, quiet = false, 0
+			held, quiet = heldBurst, 0
+		case written > 0 && held != heldBurst:
+			held, quiet = heldTrickle, 0
+		case held != heldNone:
+			quiet++
+		}
+		if held != heldNone && quiet >= trimAfter {
+			batch = nil
+			p.trimSpare()
+			if trimmer != nil {
+				trimmer.Trim()
 			}
+			held, quiet = heldNone, 0
 		}
 		written = 0
 	}
 }
+
+// What the pipeline's buffers were grown by since they were last let go.
+const (
+	heldNone = iota
+	heldTrickle
+	heldBurst
+)
 
 // trimAfter is how many quiet flush intervals end a burst.
 const trimAfter = 8

@@ -210,8 +210,8 @@ type trimSink struct {
 func (s *trimSink) Trim() { s.trims.Add(1) }
 
 // TestTrimWhenLight: after a burst, once the load has been light for a
-// while, the buffers are released, once; a light trickle does not
-// release them again, a new burst does.
+// while, the buffers are released, once; a steady trickle does not
+// release them again, but its end does, and so does a new burst's.
 func TestTrimWhenLight(t *testing.T) {
 	sink := &trimSink{}
 	p := New(sink, Options{Batch: 400, Flush: 10 * time.Millisecond})
@@ -233,17 +233,21 @@ func TestTrimWhenLight(t *testing.T) {
 	if spare != 0 {
 		t.Errorf("%d spare chunks kept after the trim", spare)
 	}
-	for i := 0; i < 10; i++ { // a trickle: written, no trim
+	for i := 0; i < 20; i++ { // a trickle: an event every half interval
 		p.Emit(Event{Host: "trickle.example"})
 		time.Sleep(5 * time.Millisecond)
 	}
-	waitFor(t, func() bool { return sink.count() == 2010 })
-	time.Sleep(20 * trimAfter * time.Millisecond)
 	if n := sink.trims.Load(); n != 1 {
-		t.Fatalf("%d trims after a burst and a trickle, want 1", n)
+		t.Fatalf("%d trims during a trickle after a burst, want 1", n)
 	}
-	burst(4010)
-	waitFor(t, func() bool { return sink.trims.Load() == 2 })
+	waitFor(t, func() bool { return sink.count() == 2020 })
+	waitFor(t, func() bool { return sink.trims.Load() == 2 }) // the trickle has stopped
+	time.Sleep(20 * trimAfter * time.Millisecond)
+	if n := sink.trims.Load(); n != 2 {
+		t.Fatalf("%d trims while nothing was written, want 2", n)
+	}
+	burst(4020)
+	waitFor(t, func() bool { return sink.trims.Load() == 3 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
