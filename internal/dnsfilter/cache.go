@@ -40,17 +40,38 @@ type cache struct {
 	perMax int
 
 	hits, misses, prefetches atomic.Uint64
-	// packBufs are scratch buffers for packing answers before they are
-	// copied to their exact size.
-	packBufs sync.Pool
+	// bufs are scratch buffers for packing answers and for copies of
+	// entries read from the cache.
+	bufs sync.Pool
 }
 
 // cacheShard holds entries by a hash of their key. The key itself is not
 // kept: the answer's question holds it, and a lookup checks it there
 // (so that two keys with the same hash never share an answer).
+//
+// Entries are laid end to end in chunks of memory rather than allocated
+// one by one: tens of thousands of small objects scattered among the
+// garbage of answering would pin many of the heap's pages after a
+// collection, and the collector would have to visit each of them. A
+// chunk holds no pointers, nor does the index. A deleted or replaced
+// entry leaves a gap; once gaps fill half a chunk, its live entries are
+// moved to the chunk being filled and it is let go.
 type cacheShard struct {
-	mu      sync.Mutex
-	entries map[uint64]*cacheEntry
+	mu sync.Mutex
+	// index maps a key's hash to its entry's place (see place).
+	index  map[uint64]uint32
+	chunks []cacheChunk
+	// free are chunks let go, whose numbers may be used again; tail is
+	// the chunk being filled, or -1.
+	free []uint16
+	tail int
+}
+
+// cacheChunk is a run of entries.
+type cacheChunk struct {
+	buf []byte // nil when let go
+	// dead counts the bytes of entries no longer in the index.
+	dead int
 }
 
 type cacheKey struct {
@@ -66,51 +87,162 @@ const (
 	keyCD
 )
 
-// cacheEntry holds an answer in wire form: a few hundred bytes where the
-// parsed message would take kilobytes, so a full cache stays small. The
-// wire form has no OPT record (the server adds its own for the client),
-// unless the upstream's carried an Extended DNS Error worth passing on.
-// Everything but hits and prefetching is fixed once stored. The fields
-// are ordered, and kept as small integers, so that an entry takes 64
-// bytes; with its answer and its place in the map, about 130 bytes for
-// a typical answer (BenchmarkCacheMemory).
-type cacheEntry struct {
-	// buf is the packed answer (its first n bytes) and, when fast, the
-	// offset of each record's TTL in it (2 bytes each, big-endian).
-	buf []byte
-	// cnames are the CNAME targets in the answer (lower-case, no final
-	// dot), which each client's policy must allow; nil when there are
-	// none, as for most answers.
-	cnames *[]string
-	// expires is in Unix nanoseconds; ttl, in seconds, is how long the
-	// entry was stored for.
-	expires int64
-	ttl     uint32
-	hits    uint16
-	n       uint16
-	// flags are the key's (keyDO, keyCD), which the question does not
-	// show.
-	flags uint8
-	// fast says the UDP fast path may serve the entry (no OPT record).
-	fast        bool
-	prefetching bool
+// chunkSize is the size of a chunk. An entry larger than a quarter of it
+// gets a chunk of its own, of its own size.
+const chunkSize = 16 << 10
+
+// place says where an entry is: its chunk's number and its offset in it.
+func place(chunk, off int) uint32 { return uint32(chunk)<<16 | uint32(off) }
+
+func (sh *cacheShard) entryAt(p uint32) entry {
+	return entry(sh.chunks[p>>16].buf[p&0xFFFF:])
 }
 
+// put stores the entry rec (copied) under h, in place of any before it.
+func (sh *cacheShard) put(h uint64, rec entry) {
+	if p, ok := sh.index[h]; ok {
+		sh.remove(h, p)
+	}
+	sh.index[h] = sh.add(rec)
+}
+
+// add copies rec into a chunk and returns its place.
+func (sh *cacheShard) add(rec entry) uint32 {
+	n := len(rec)
+	if n > chunkSize/4 {
+		ci := sh.newChunk(n)
+		sh.chunks[ci].buf = append(sh.chunks[ci].buf, rec...)
+		return place(ci, 0)
+	}
+	if sh.tail < 0 || len(sh.chunks[sh.tail].buf)+n > chunkSize {
+		sh.tail = sh.newChunk(chunkSize)
+	}
+	c := &sh.chunks[sh.tail]
+	off := len(c.buf)
+	c.buf = append(c.buf, rec...)
+	return place(sh.tail, off)
+}
+
+// newChunk makes an empty chunk with room for size bytes and returns its
+// number.
+func (sh *cacheShard) newChunk(size int) int {
+	c := cacheChunk{buf: make([]byte, 0, size)}
+	if n := len(sh.free); n > 0 {
+		ci := int(sh.free[n-1])
+		sh.free = sh.free[:n-1]
+		sh.chunks[ci] = c
+		return ci
+	}
+	sh.chunks = append(sh.chunks, c)
+	return len(sh.chunks) - 1
+}
+
+// remove deletes the entry at p, stored under h, and compacts its chunk
+// once half of it is gaps.
+func (sh *cacheShard) remove(h uint64, p uint32) {
+	delete(sh.index, h)
+	ci := int(p >> 16)
+	c := &sh.chunks[ci]
+	c.dead += sh.entryAt(p).size()
+	if ci != sh.tail && 2*c.dead >= len(c.buf) {
+		sh.compact(ci, 0)
+	}
+}
+
+// compact moves chunk ci's live entries to the tail, dropping those that
+// have expired by now (Unix nanoseconds; 0 keeps them all), and lets ci
+// go.
+func (sh *cacheShard) compact(ci int, now int64) {
+	buf := sh.chunks[ci].buf
+	sh.chunks[ci] = cacheChunk{}
+	for off := 0; off < len(buf); {
+		e := entry(buf[off:])
+		n := e.size()
+		h := e.hash()
+		if p, ok := sh.index[h]; ok && p == place(ci, off) {
+			if now != 0 && now >= e.expires() {
+				delete(sh.index, h)
+			} else {
+				sh.index[h] = sh.add(e[:n])
+			}
+		}
+		off += n
+	}
+	sh.free = append(sh.free, uint16(ci))
+}
+
+// An entry is an answer in wire form with what the cache needs to know of
+// it, laid out in bytes:
+//
+//	0  hash of the key, 8 bytes
+//	8  expiry, Unix nanoseconds, 8 bytes
+//	16 TTL stored for, seconds, 4 bytes
+//	20 length of the wire form, 2 bytes
+//	22 length of the TTL offsets, 2 bytes
+//	24 length of the CNAME targets, 2 bytes
+//	26 hits, 1 byte (counted up to prefetchHits)
+//	27 bits: the key's flags (keyDO, keyCD), entryFast, entryPrefetching
+//	28 the wire form, compressed, with no OPT record (the server adds
+//	   its own for the client) unless the upstream's carried an Extended
+//	   DNS Error worth passing on
+//	   then, when fast, the offset of each record's TTL in the wire form
+//	   (2 bytes each, big-endian)
+//	   then the CNAME targets in the answer, which each client's policy
+//	   must allow (lower-case, no final dot; a length byte and the name)
+//
+// A typical answer takes about 90 bytes, and its place in the index
+// about 20 more (BenchmarkCacheMemory). Everything but the hits and the
+// prefetching bit is fixed once stored. An entry read from the cache is
+// a copy, made under the shard's lock: the original may move.
+type entry []byte
+
+const (
+	entryHeader = 28
+	// Bits at entry[27], above the key's flags.
+	entryFast        = 1 << 2 // the UDP fast path may serve it
+	entryPrefetching = 1 << 3
+	entryKeyFlags    = keyDO | keyCD
+)
+
+func (e entry) hash() uint64      { return binary.LittleEndian.Uint64(e) }
+func (e entry) expires() int64    { return int64(binary.LittleEndian.Uint64(e[8:])) }
+func (e entry) ttl() uint32       { return binary.LittleEndian.Uint32(e[16:]) }
+func (e entry) wireLen() int      { return int(binary.LittleEndian.Uint16(e[20:])) }
+func (e entry) offsLen() int      { return int(binary.LittleEndian.Uint16(e[22:])) }
+func (e entry) cnamesLen() int    { return int(binary.LittleEndian.Uint16(e[24:])) }
+func (e entry) size() int         { return entryHeader + e.wireLen() + e.offsLen() + e.cnamesLen() }
+func (e entry) fast() bool        { return e[27]&entryFast != 0 }
+func (e entry) prefetching() bool { return e[27]&entryPrefetching != 0 }
+
 // stored returns when the entry was stored, in Unix nanoseconds.
-func (e *cacheEntry) stored() int64 { return e.expires - int64(e.ttl)*int64(time.Second) }
+func (e entry) stored() int64 { return e.expires() - int64(e.ttl())*int64(time.Second) }
+
+// wire returns the packed answer.
+func (e entry) wire() []byte { return e[entryHeader : entryHeader+e.wireLen()] }
+
+// ttlOffsets returns the offsets of the records' TTLs in the wire form
+// (fast entries only), two bytes each.
+func (e entry) ttlOffsets() []byte {
+	at := entryHeader + e.wireLen()
+	return e[at : at+e.offsLen()]
+}
 
 // targets returns the CNAME targets in the answer.
-func (e *cacheEntry) targets() []string {
-	if e.cnames == nil {
-		return nil
+func (e entry) targets() []string {
+	at := entryHeader + e.wireLen() + e.offsLen()
+	b := e[at : at+e.cnamesLen()]
+	var names []string
+	for len(b) > 0 && 1+int(b[0]) <= len(b) {
+		names = append(names, string(b[1:1+b[0]]))
+		b = b[1+b[0]:]
 	}
-	return *e.cnames
+	return names
 }
 
 // answers reports whether e is the answer for k: same flags, and the
 // question in the wire form has k's name (in any letter case) and type.
-func (e *cacheEntry) answers(k cacheKey) bool {
-	if e.flags != k.flags {
+func (e entry) answers(k cacheKey) bool {
+	if e[27]&entryKeyFlags != k.flags {
 		return false
 	}
 	w := e.wire()
@@ -122,21 +254,14 @@ func (e *cacheEntry) answers(k cacheKey) bool {
 	return ok && end+2 <= len(w) && binary.BigEndian.Uint16(w[end:]) == k.qtype
 }
 
-// wire returns the packed answer.
-func (e *cacheEntry) wire() []byte { return e.buf[:e.n] }
-
-// ttlOffsets returns the offsets of the records' TTLs in the wire form
-// (fast entries only), two bytes each.
-func (e *cacheEntry) ttlOffsets() []byte { return e.buf[e.n:] }
-
 func newCache(entries int, now func() time.Time) *cache {
 	if entries <= 0 {
 		entries = DefaultCacheEntries
 	}
 	c := &cache{now: now, seed: maphash.MakeSeed(), perMax: entries/cacheShards + 1}
-	c.packBufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	c.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	for i := range c.shards {
-		c.shards[i].entries = map[uint64]*cacheEntry{}
+		c.shards[i] = cacheShard{index: map[uint64]uint32{}, tail: -1}
 	}
 	return c
 }
@@ -166,15 +291,22 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 	}
 	k := keyOf(req.Msg)
 	now := c.now()
-	if e, elapsed := c.lookup(k, now, req.Client, req.Protocol); e != nil {
+	buf := c.bufs.Get().(*[]byte)
+	e, elapsed := c.lookup(k, now, req.Client, req.Protocol, *buf)
+	if e != nil {
+		*buf = e[:0]
 		m := new(dns.Msg)
-		if err := m.Unpack(e.wire()); err == nil {
+		err := m.Unpack(e.wire()) // copies what it keeps
+		c.bufs.Put(buf)
+		if err == nil {
 			ageTTLs(m, elapsed)
 			m.Id = req.Msg.Id
 			req.Upstream = "cache"
 			return m, nil
 		}
 		// Cannot happen for what store packed; answer afresh.
+	} else {
+		c.bufs.Put(buf)
 	}
 	c.misses.Add(1)
 	ans, err := c.next.Resolve(ctx, req)
@@ -184,31 +316,38 @@ func (c *cache) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
 	return ans, err
 }
 
-// lookup returns the fresh entry for k and the whole seconds it has been
-// stored, or nil. A hit on a popular entry near its expiry starts a
-// refresh in the background (for the client and protocol given).
-func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto string) (*cacheEntry, uint32) {
+// lookup returns a copy of the fresh entry for k, appended to buf[:0],
+// and the whole seconds it has been stored, or nil. A hit on a popular
+// entry near its expiry starts a refresh in the background (for the
+// client and protocol given).
+func (c *cache) lookup(k cacheKey, now time.Time, client netip.Addr, proto string, buf []byte) (entry, uint32) {
 	h, sh := c.hash(k)
 	sh.mu.Lock()
-	e := sh.entries[h]
-	if e == nil || !e.answers(k) {
+	p, ok := sh.index[h]
+	if !ok {
+		sh.mu.Unlock()
+		return nil, 0
+	}
+	e := sh.entryAt(p)
+	if !e.answers(k) {
 		sh.mu.Unlock()
 		return nil, 0
 	}
 	at := now.UnixNano()
-	if at >= e.expires {
-		delete(sh.entries, h)
+	if at >= e.expires() {
+		sh.remove(h, p)
 		sh.mu.Unlock()
 		return nil, 0
 	}
-	if e.hits < prefetchHits {
-		e.hits++
+	if e[26] < prefetchHits {
+		e[26]++
 	}
-	left := time.Duration(e.expires - at)
-	prefetch := !e.prefetching && e.hits >= prefetchHits && left*prefetchShare < time.Duration(e.ttl)*time.Second
+	left := time.Duration(e.expires() - at)
+	prefetch := !e.prefetching() && e[26] >= prefetchHits && left*prefetchShare < time.Duration(e.ttl())*time.Second
 	if prefetch {
-		e.prefetching = true
+		e[27] |= entryPrefetching
 	}
+	e = append(entry(buf[:0]), e[:e.size()]...)
 	sh.mu.Unlock()
 	c.hits.Add(1)
 	if prefetch {
@@ -236,8 +375,10 @@ func (c *cache) prefetch(k cacheKey, client netip.Addr, proto string) {
 		}
 		h, sh := c.hash(k)
 		sh.mu.Lock()
-		if e := sh.entries[h]; e != nil && e.answers(k) {
-			e.prefetching = false
+		if p, ok := sh.index[h]; ok {
+			if e := sh.entryAt(p); e.answers(k) {
+				e[27] &^= entryPrefetching
+			}
 		}
 		sh.mu.Unlock()
 	}()
@@ -249,26 +390,33 @@ func (c *cache) store(k cacheKey, m *dns.Msg, now time.Time) {
 	if !ok || ttl <= 0 {
 		return
 	}
-	e := &cacheEntry{expires: now.Add(ttl).UnixNano(), ttl: uint32(ttl / time.Second), flags: k.flags}
-	scratch := c.packBufs.Get().(*[]byte)
-	ok = e.pack(m, *scratch)
-	c.packBufs.Put(scratch)
+	h, sh := c.hash(k)
+	buf := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(buf)
+	e, ok := packEntry((*buf)[:0], m, k.flags)
 	if !ok || !e.answers(k) {
 		return
 	}
-	h, sh := c.hash(k)
+	if cap(e) <= 64<<10 {
+		*buf = e[:0]
+	}
+	binary.LittleEndian.PutUint64(e, h)
+	binary.LittleEndian.PutUint64(e[8:], uint64(now.Add(ttl).UnixNano()))
+	binary.LittleEndian.PutUint32(e[16:], uint32(ttl/time.Second))
 	sh.mu.Lock()
-	if len(sh.entries) >= c.perMax {
+	if _, ok := sh.index[h]; !ok && len(sh.index) >= c.perMax {
 		c.evict(sh, now)
 	}
-	sh.entries[h] = e
+	sh.put(h, e)
 	sh.mu.Unlock()
 }
 
-// pack stores m in e in wire form (packed first into scratch), compressed, without its OPT record
-// unless that carries an Extended DNS Error, and notes what the fast path
-// needs. It reports false if m cannot be packed.
-func (e *cacheEntry) pack(m *dns.Msg, scratch []byte) bool {
+// packEntry appends m to buf as an entry for a key with the given flags
+// (see entry; the hash, expiry and TTL are left for the caller): in wire
+// form, without its OPT record unless that carries an Extended DNS
+// Error, with what the fast path needs. It reports false if m cannot be
+// packed.
+func packEntry(buf []byte, m *dns.Msg, flags uint8) (entry, bool) {
 	mm := *m
 	mm.Compress = true
 	mm.Extra = nil
@@ -286,51 +434,62 @@ func (e *cacheEntry) pack(m *dns.Msg, scratch []byte) bool {
 		}
 		mm.Extra = append(mm.Extra, rr)
 	}
-	wire, err := mm.PackBuffer(scratch[:cap(scratch)])
+	buf = append(buf[:0], make([]byte, entryHeader)...)
+	wire, err := mm.PackBuffer(buf[entryHeader:cap(buf)])
 	if err != nil || len(wire) > 0xFFFF {
-		return false
+		return nil, false
 	}
-	var offs []uint16
+	e := entry(append(buf, wire...)) // in place when it was packed there
+	bits := flags & entryKeyFlags
+	offs := len(e)
 	if !keepOPT {
-		offs, e.fast = ttlOffsets(wire)
-	}
-	// One exact allocation for the message and its TTL offsets.
-	e.n = uint16(len(wire))
-	e.buf = make([]byte, len(wire), len(wire)+2*len(offs))
-	copy(e.buf, wire)
-	for _, off := range offs {
-		e.buf = binary.BigEndian.AppendUint16(e.buf, off)
-	}
-	var cnames []string
-	for _, rr := range m.Answer {
-		if c, ok := rr.(*dns.CNAME); ok {
-			cnames = append(cnames, strings.TrimSuffix(strings.ToLower(c.Target), "."))
+		var fast bool
+		if e, fast = appendTTLOffsets(e, wire); fast {
+			bits |= entryFast
 		}
 	}
-	if cnames != nil {
-		e.cnames = &cnames
+	cnames := len(e)
+	for _, rr := range m.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			t := strings.TrimSuffix(strings.ToLower(c.Target), ".")
+			e = append(append(e, byte(len(t))), t...)
+		}
 	}
-	return true
+	if len(e)-cnames > 0xFFFF {
+		return nil, false
+	}
+	binary.LittleEndian.PutUint16(e[20:], uint16(len(wire)))
+	binary.LittleEndian.PutUint16(e[22:], uint16(cnames-offs))
+	binary.LittleEndian.PutUint16(e[24:], uint16(len(e)-cnames))
+	e[26], e[27] = 0, bits
+	return e, true
 }
 
 // evict makes room in a full shard: expired entries first, else a few
 // arbitrary ones (map order is random).
 func (c *cache) evict(sh *cacheShard, now time.Time) {
-	removed := 0
-	for k, e := range sh.entries {
-		if now.UnixNano() >= e.expires {
-			delete(sh.entries, k)
-			removed++
-		}
-		if removed >= 16 {
-			return
+	var victims [16]uint64
+	n := 0
+	at := now.UnixNano()
+	for h, p := range sh.index {
+		if at >= sh.entryAt(p).expires() {
+			victims[n] = h
+			if n++; n == len(victims) {
+				break
+			}
 		}
 	}
-	for k := range sh.entries {
-		delete(sh.entries, k)
-		removed++
-		if removed >= 16 {
-			return
+	if n == 0 {
+		for h := range sh.index {
+			victims[n] = h
+			if n++; n == len(victims) {
+				break
+			}
+		}
+	}
+	for _, h := range victims[:n] {
+		if p, ok := sh.index[h]; ok { // a compaction may have dropped it
+			sh.remove(h, p)
 		}
 	}
 }

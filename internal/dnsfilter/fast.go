@@ -26,6 +26,8 @@ import (
 type fastState struct {
 	q    wireQuery
 	name []byte
+	// entry holds the copy of a cache entry.
+	entry []byte
 }
 
 // fastReply answers the UDP query p from client, appending the answer to
@@ -65,8 +67,12 @@ func (s *Server) fastReply(p []byte, client netip.Addr, st *fastState, out []byt
 		if q.flags&flagCD != 0 {
 			k.flags |= keyCD
 		}
-		e, elapsed := f.cache.lookup(k, start, client, "udp")
-		if e == nil || !e.fast {
+		e, elapsed := f.cache.lookup(k, start, client, "udp", st.entry)
+		if e == nil {
+			return out, false
+		}
+		st.entry = e[:0]
+		if !e.fast() {
 			return out, false
 		}
 		for _, target := range e.targets() {
@@ -93,7 +99,7 @@ func (s *Server) fastReply(p []byte, client netip.Addr, st *fastState, out []byt
 // appendCached appends the cached answer e for q: the client's id, flags
 // and question (in the client's letter case), TTLs aged by elapsed
 // seconds, and Warden's OPT record if the client sent one.
-func appendCached(out []byte, q *wireQuery, e *cacheEntry, elapsed uint32) ([]byte, bool) {
+func appendCached(out []byte, q *wireQuery, e entry, elapsed uint32) ([]byte, bool) {
 	base := len(out)
 	out = append(out, e.wire()...)
 	m := out[base:]

@@ -2,6 +2,7 @@ package dnsfilter
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -280,22 +281,22 @@ func TestTTLOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offs, ok := ttlOffsets(p)
-	if !ok || len(offs) != 3 {
-		t.Fatalf("offsets %v, %v", offs, ok)
+	offs, ok := appendTTLOffsets([]byte{9}, p)
+	if !ok || len(offs) != 7 || offs[0] != 9 {
+		t.Fatalf("offsets % x, %v", offs, ok)
 	}
 	for i, want := range []uint32{111, 222, 333} {
-		got := uint32(p[offs[i]])<<24 | uint32(p[offs[i]+1])<<16 | uint32(p[offs[i]+2])<<8 | uint32(p[offs[i]+3])
+		got := binary.BigEndian.Uint32(p[binary.BigEndian.Uint16(offs[1+2*i:]):])
 		if got != want {
 			t.Errorf("record %d: TTL %d, want %d", i, got, want)
 		}
 	}
 	m.SetEdns0(1232, false)
 	p, _ = m.Pack()
-	if _, ok := ttlOffsets(p); ok {
+	if offs, ok := appendTTLOffsets(nil, p); ok || len(offs) != 0 {
 		t.Error("a message with an OPT record was accepted")
 	}
-	if _, ok := ttlOffsets(p[:len(p)-3]); ok {
+	if offs, ok := appendTTLOffsets(nil, p[:len(p)-3]); ok || len(offs) != 0 {
 		t.Error("a cut message was accepted")
 	}
 }
@@ -312,7 +313,7 @@ func FuzzParseWireQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var q wireQuery
 		name, ok := parseWireQuery(p, &q, nil)
-		_, _ = ttlOffsets(p)
+		_, _ = appendTTLOffsets(nil, p)
 		if !ok {
 			return
 		}

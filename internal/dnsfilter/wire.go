@@ -192,37 +192,41 @@ func skipName(m []byte, off int) int {
 	}
 }
 
-// ttlOffsets returns where the TTL of every record of a packed message
-// sits, or ok false if the message cannot be walked or holds an OPT
-// record (answers are stored without one).
-func ttlOffsets(m []byte) (offs []uint16, ok bool) {
+// appendTTLOffsets appends where the TTL of every record of a packed
+// message sits (two bytes each, big-endian) to dst, or reports false if
+// the message cannot be walked or holds an OPT record (answers are stored
+// without one).
+func appendTTLOffsets(dst, m []byte) ([]byte, bool) {
 	if len(m) < headerLen || len(m) > 0xFFFF {
-		return nil, false
+		return dst, false
 	}
 	qd := int(binary.BigEndian.Uint16(m[4:]))
 	rrs := int(binary.BigEndian.Uint16(m[6:])) + int(binary.BigEndian.Uint16(m[8:])) + int(binary.BigEndian.Uint16(m[10:]))
 	off := headerLen
 	for i := 0; i < qd; i++ {
 		if off = skipName(m, off); off < 0 || off+4 > len(m) {
-			return nil, false
+			return dst, false
 		}
 		off += 4
 	}
-	offs = make([]uint16, 0, rrs)
+	start := len(dst)
 	for i := 0; i < rrs; i++ {
 		if off = skipName(m, off); off < 0 || off+10 > len(m) {
-			return nil, false
+			return dst[:start], false
 		}
 		if binary.BigEndian.Uint16(m[off:]) == dns.TypeOPT {
-			return nil, false
+			return dst[:start], false
 		}
-		offs = append(offs, uint16(off+4))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(off+4))
 		off += 10 + int(binary.BigEndian.Uint16(m[off+8:]))
 		if off > len(m) {
-			return nil, false
+			return dst[:start], false
 		}
 	}
-	return offs, off == len(m)
+	if off != len(m) {
+		return dst[:start], false
+	}
+	return dst, true
 }
 
 // equalFoldASCII says whether a and b are equal, ignoring the case of
