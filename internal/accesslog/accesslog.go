@@ -37,10 +37,11 @@ const (
 type Log struct {
 	db *store.DB
 
-	// mu guards the rest: the write statements, prepared once because
-	// parsing a statement costs more than running it, and the buffers
-	// reused from one Write to the next.
+	// mu guards the rest: the writer's connection, the write statements,
+	// prepared once because parsing a statement costs more than running
+	// it, and the buffers reused from one Write to the next.
 	mu    sync.Mutex
+	conn  *store.Conn
 	stmts *writeStmts
 	enc   encoder
 	dec   reader
@@ -51,33 +52,58 @@ type writeStmts struct {
 	newest, data, insert, update *sql.Stmt
 }
 
+// The log writes on a connection held apart from the pool, with a small
+// page cache (writerPageCache, in KiB): the pages it writes are seldom
+// read again, and on pooled connections they would crowd out (and, in
+// SQLite's allocator, keep resident) the caches that the console's
+// queries share.
+const writerPageCache = 128
+
 // New returns a Log over the store.
 func New(db *store.DB) *Log { return &Log{db: db} }
 
-// statements prepares the write statements on first use (again after a
-// failure).
-func (l *Log) statements(ctx context.Context) (*writeStmts, error) {
-	if l.stmts != nil {
-		return l.stmts, nil
-	}
-	var st writeStmts
-	var prepared []*sql.Stmt
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{{&st.newest, sqlNewest}, {&st.data, sqlSegmentData}, {&st.insert, sqlInsert}, {&st.update, sqlUpdate}} {
-		s, err := l.db.PrepareContext(ctx, l.db.Rebind(p.sql))
-		if err != nil {
-			for _, s := range prepared {
-				s.Close()
+// writer returns the writer's connection and statements, opening and
+// preparing them on first use (again after a failure). The statements
+// belong to the pool, which prepares each once on the connection.
+func (l *Log) writer(ctx context.Context) (*store.Conn, *writeStmts, error) {
+	if l.stmts == nil {
+		var st writeStmts
+		var prepared []*sql.Stmt
+		for _, p := range []struct {
+			dst **sql.Stmt
+			sql string
+		}{{&st.newest, sqlNewest}, {&st.data, sqlSegmentData}, {&st.insert, sqlInsert}, {&st.update, sqlUpdate}} {
+			s, err := l.db.PrepareContext(ctx, l.db.Rebind(p.sql))
+			if err != nil {
+				for _, s := range prepared {
+					s.Close()
+				}
+				return nil, nil, fmt.Errorf("prepare: %w", err)
 			}
-			return nil, err
+			*p.dst = s
+			prepared = append(prepared, s)
 		}
-		*p.dst = s
-		prepared = append(prepared, s)
+		l.stmts = &st
 	}
-	l.stmts = &st
-	return l.stmts, nil
+	if l.conn == nil {
+		conn, err := l.db.Dedicated(ctx, fmt.Sprintf("cache_size = -%d", writerPageCache))
+		if err != nil {
+			return nil, nil, err
+		}
+		l.conn = conn
+	}
+	return l.conn, l.stmts, nil
+}
+
+// Close gives the writer's connection back to the pool. A later Write
+// takes one again.
+func (l *Log) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn = nil
+	}
 }
 
 // Write stores a batch of events in one transaction (all or nothing). It
@@ -89,11 +115,11 @@ func (l *Log) Write(ctx context.Context, batch []events.Event) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st, err := l.statements(ctx)
+	conn, st, err := l.writer(ctx)
 	if err != nil {
-		return fmt.Errorf("write access log: prepare: %w", err)
+		return fmt.Errorf("write access log: %w", err)
 	}
-	err = l.db.WithTx(ctx, func(tx *store.Tx) error {
+	err = conn.WithTx(ctx, func(tx *store.Tx) error {
 		rest, err := l.merge(ctx, tx, st, batch)
 		if err != nil {
 			return err
@@ -114,6 +140,9 @@ func (l *Log) Write(ctx context.Context, batch []events.Event) error {
 		return nil
 	})
 	if err != nil {
+		// The connection may be what failed: take a fresh one next time.
+		l.conn.Close()
+		l.conn = nil
 		return fmt.Errorf("write access log: %w", err)
 	}
 	return nil

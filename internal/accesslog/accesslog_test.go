@@ -487,3 +487,36 @@ func TestMigration(t *testing.T) {
 		t.Errorf("Recent on a new store = %v, %v", es, err)
 	}
 }
+
+// TestWriterConnection: the log writes on a connection of its own, with
+// a small page cache, and takes a fresh one after it fails; Close gives
+// it back to the pool.
+func TestWriterConnection(t *testing.T) {
+	ctx := context.Background()
+	db := wardentest.OpenStore(t)
+	l := New(db)
+	if err := l.Write(ctx, []events.Event{full(1)}); err != nil {
+		t.Fatal(err)
+	}
+	var cache int
+	if err := l.conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -writerPageCache {
+		t.Fatalf("writer's cache_size = %d (%v), want -%d", cache, err, writerPageCache)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache == -writerPageCache {
+		t.Fatalf("the pool's cache_size = %d (%v): the writer's setting leaked", cache, err)
+	}
+	l.conn.Close() // as if the connection had broken
+	if err := l.Write(ctx, []events.Event{full(2)}); err == nil {
+		t.Fatal("write on a closed connection succeeded")
+	}
+	if err := l.Write(ctx, []events.Event{full(2)}); err != nil {
+		t.Fatalf("write after a failed connection: %v", err)
+	}
+	if n, _ := l.Count(ctx); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+	l.Close()
+	if l.conn != nil || db.Stats().InUse != 0 {
+		t.Fatalf("after Close: writer connection %v, %d connections in use", l.conn, db.Stats().InUse)
+	}
+}

@@ -179,7 +179,10 @@ func (a *App) EventStats() (written, dropped uint64) {
 }
 
 // Close closes the store.
-func (a *App) Close() error { return a.db.Close() }
+func (a *App) Close() error {
+	a.Access.Close()
+	return a.db.Close()
+}
 
 // DB returns the store, for packages the app hands it to.
 func (a *App) DB() *store.DB { return a.db }

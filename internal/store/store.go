@@ -90,8 +90,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	q := url.Values{}
 	// A 1 MiB page cache per connection (SQLite's default is 2 MiB): the
-	// filter's own data lives in memory, not in SQLite's cache.
-	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "cache_size(-1024)"} {
+	// filter's own data lives in memory, not in SQLite's cache. And a
+	// soft limit of 4 MiB on all SQLite's memory in the process, past
+	// which it reuses its caches' pages rather than allocate more: the
+	// access log writes pages it will seldom read again, and its
+	// allocator keeps what it has allocated once. (A soft limit never
+	// fails an allocation.)
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "cache_size(-1024)", "soft_heap_limit(4194304)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -155,12 +160,50 @@ func (tx *Tx) Rebind(query string) string { return rebind(tx.engine, query) }
 
 // WithTx runs fn in a transaction, committing if it returns nil and
 // rolling back otherwise (also on panic).
-func (db *DB) WithTx(ctx context.Context, fn func(*Tx) error) (err error) {
-	sqltx, err := db.BeginTx(ctx, nil)
+func (db *DB) WithTx(ctx context.Context, fn func(*Tx) error) error {
+	return withTx(ctx, db.DB.BeginTx, db.engine, fn)
+}
+
+// Conn is one connection held apart from the pool, for a busy writer
+// that wants settings of its own (see DB.Dedicated).
+type Conn struct {
+	*sql.Conn
+	engine Engine
+}
+
+// Dedicated takes a connection out of the pool and runs the given
+// statements on it (PRAGMAs, for SQLite; skipped for other engines).
+// Close gives it back.
+func (db *DB) Dedicated(ctx context.Context, sqlitePragmas ...string) (*Conn, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dedicated connection: %w", err)
+	}
+	if db.engine == SQLite {
+		for _, p := range sqlitePragmas {
+			if _, err := c.ExecContext(ctx, "PRAGMA "+p); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("dedicated connection: PRAGMA %s: %w", p, err)
+			}
+		}
+	}
+	return &Conn{Conn: c, engine: db.engine}, nil
+}
+
+// Rebind rewrites "?" placeholders for the engine.
+func (c *Conn) Rebind(query string) string { return rebind(c.engine, query) }
+
+// WithTx runs fn in a transaction on c, as DB.WithTx does.
+func (c *Conn) WithTx(ctx context.Context, fn func(*Tx) error) error {
+	return withTx(ctx, c.BeginTx, c.engine, fn)
+}
+
+func withTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), engine Engine, fn func(*Tx) error) (err error) {
+	sqltx, err := begin(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqltx, engine: db.engine}
+	tx := &Tx{Tx: sqltx, engine: engine}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqltx.Rollback()

@@ -54,6 +54,12 @@ func TestPragmas(t *testing.T) {
 	if fk != 1 || timeout < 1000 {
 		t.Errorf("foreign_keys=%d busy_timeout=%d", fk, timeout)
 	}
+	var cache, limit int64
+	db.QueryRow("PRAGMA cache_size").Scan(&cache)
+	db.QueryRow("PRAGMA soft_heap_limit").Scan(&limit)
+	if cache != -1024 || limit != 4<<20 {
+		t.Errorf("cache_size=%d soft_heap_limit=%d, want -1024 and 4 MiB", cache, limit)
+	}
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
@@ -130,5 +136,50 @@ func TestUniqueViolation(t *testing.T) {
 	_, err := db.Exec(ins)
 	if !IsUniqueViolation(err) {
 		t.Fatalf("IsUniqueViolation(%v) = false", err)
+	}
+}
+
+// TestDedicated: a dedicated connection has its own settings, and its
+// transactions commit and roll back as the pool's do.
+func TestDedicated(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Dedicated(ctx, "cache_size = -64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var cache int
+	if c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); cache != -64 {
+		t.Errorf("dedicated cache_size = %d, want -64", cache)
+	}
+	if db.QueryRow("PRAGMA cache_size").Scan(&cache); cache != -1024 {
+		t.Errorf("pool cache_size = %d, want -1024", cache)
+	}
+	boom := errors.New("boom")
+	insert := func(key string, fail error) error {
+		return c.WithTx(ctx, func(tx *Tx) error {
+			if _, err := tx.Exec(tx.Rebind("INSERT INTO settings (key, value, updated_at) VALUES (?, 'v', 0)"), key); err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	if err := insert("kept", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert("dropped", boom); !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var keys string
+	db.QueryRow("SELECT group_concat(key) FROM settings").Scan(&keys)
+	if keys != "kept" {
+		t.Fatalf("settings keys %q, want kept", keys)
+	}
+	if _, err := db.Dedicated(ctx, "no_such_pragma("); err == nil {
+		t.Error("a bad PRAGMA was accepted")
 	}
 }
