@@ -176,6 +176,11 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 			}
 		}()
 	}
+	dnsRunning.Add(1)
+	go func() {
+		defer dnsRunning.Done()
+		runMemoryRelease(dnsCtx, a.log)
+	}()
 	if a.cfg.Lists.UpdateEvery > 0 {
 		dnsRunning.Add(1)
 		go func() {
