@@ -422,6 +422,7 @@ account() {
 }
 
 # throughput KEY ROUND
+declare -A rss_busy
 throughput() {
   local k=$1 r=$2 out c0 c1 d0 d1 done_q q
   out=$work/dnsperf-$k-$r.txt
@@ -435,6 +436,9 @@ throughput() {
   alive "${label[$k]}" "${pid[$k]}" "${log[$k]}"
   c1=$(cpu_ticks "${pid[$k]}")
   d1=$(disk_bytes "$k")
+  local rss
+  rss=$(rss_kib "${pid[$k]}")
+  [ "$rss" -le "${rss_busy[$k]:-0}" ] || rss_busy[$k]=$rss
   done_q=$(field "$out" "Queries completed:" 3)
   q=$(field "$out" "Queries per second:" 4)
   [ -n "$q" ] || die "could not read dnsperf's output ($out)"
@@ -579,7 +583,8 @@ echo "           then dnsperf -l $duration -c $clients -q $outstanding (UDP, one
 echo "           $rounds rounds of [Warden log on, Warden log off, unbound]; figures are medians of the rounds"
 echo "latency:   dnsperf -Q $rate -l $lat_duration -c $clients -q $outstanding -v: p50/p99 from its per-query latencies (nearest rank)"
 echo "CPU:       utime+stime of the server process from /proc/PID/stat (CLK_TCK $clk_tck) over a run / queries completed"
-echo "RSS:       VmRSS from /proc/PID/status, 2 s after the first blocked answer and after all runs"
+echo "RSS:       VmRSS from /proc/PID/status, 2 s after the first blocked answer, at the end of each full-speed run,"
+echo "           and after all runs (Warden hands memory back once it has been quiet for 5 s)"
 echo
 row "" "Warden" "Warden" "unbound" "Warden/" "target" ""
 row "" "log on" "log off" "forwarder" "unbound" "" ""
@@ -605,6 +610,8 @@ row "RSS after load (MiB)" "$(mib "${rss_load[on]}")" "$(mib "${rss_load[off]}")
 growth=$(awk -v a="${rss_runs[on]}" -v b="${rss_load[on]}" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
 row "RSS after the runs (MiB)" "$(mib "${rss_runs[on]}")" "$(mib "${rss_runs[off]}")" "$(mib "${rss_runs[ref]}")" \
   "$(ratio "${rss_runs[on]}" "${rss_runs[ref]}")" "<= +30% (now ${growth}%)" "$(mark "$growth" "v <= 30")"
+row "RSS at the end of a run, most (MiB)" "$(mib "${rss_busy[on]}")" "$(mib "${rss_busy[off]}")" "$(mib "${rss_busy[ref]}")" \
+  "$(ratio "${rss_busy[on]}" "${rss_busy[ref]}")" "" ""
 row "peak RSS while loading, VmHWM (MiB)" "$(mib "${hwm_load[on]}")" "$(mib "${hwm_load[off]}")" "$(mib "${hwm_load[ref]}")" \
   "$(ratio "${hwm_load[on]}" "${hwm_load[ref]}")" "" ""
 row "peak RSS after the runs, VmHWM (MiB)" "$(mib "${hwm_runs[on]}")" "$(mib "${hwm_runs[off]}")" "$(mib "${hwm_runs[ref]}")" \
