@@ -139,7 +139,8 @@ type DNS struct {
 	// Conditional forwards a domain and its subdomains to its own
 	// servers, e.g. the school's Active Directory domain.
 	Conditional map[string][]string `yaml:"conditional"`
-	// CacheEntries bounds the answer cache (0: 100,000).
+	// CacheEntries bounds the answer cache (0: 100,000; at most
+	// MaxCacheEntries).
 	CacheEntries int `yaml:"cache_entries"`
 	// DoTHostname is the name devices use for DNS-over-TLS, such as
 	// dns.school.example. A device with a token uses TOKEN.DOT_HOSTNAME
@@ -223,6 +224,10 @@ func (c Config) DatabasePath() string {
 	return filepath.Join(c.DataDir, "warden.db")
 }
 
+// MaxCacheEntries bounds dns.cache_entries: ten million answers take
+// over a gigabyte, more than a school's resolver has any use for.
+const MaxCacheEntries = 10_000_000
+
 // Validate checks the configuration and returns every problem found,
 // each with its field path.
 func (c Config) Validate() error {
@@ -272,6 +277,9 @@ func (c Config) Validate() error {
 	}
 	if c.DNS.RateLimit < -1 {
 		errs = append(errs, fmt.Errorf("dns.rate_limit: %d (use -1 for no limit)", c.DNS.RateLimit))
+	}
+	if c.DNS.CacheEntries < 0 || c.DNS.CacheEntries > MaxCacheEntries {
+		errs = append(errs, fmt.Errorf("dns.cache_entries: %d is not between 0 (the default, 100,000) and %d", c.DNS.CacheEntries, MaxCacheEntries))
 	}
 	for domain, servers := range c.DNS.Conditional {
 		if len(servers) == 0 {

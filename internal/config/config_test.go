@@ -80,14 +80,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 func TestValidateDNS(t *testing.T) {
 	cfg := Default()
 	cfg.DNS = DNS{BlockMode: "drop", BlockIPv4: "::1", BlockIPv6: "10.0.0.1", AllowNetworks: []string{"10.0.0.0/8", "lan"},
-		RateLimit: -5, Conditional: map[string][]string{"school.internal": {"10.0.0.5"}}}
+		RateLimit: -5, CacheEntries: MaxCacheEntries + 1, Conditional: map[string][]string{"school.internal": {"10.0.0.5"}}}
 	err := cfg.Validate()
-	for _, want := range []string{"dns.block_mode", "dns.block_ipv4", "dns.block_ipv6", "dns.allow_networks[1]", "dns.rate_limit", "dns.conditional.school.internal[0]"} {
+	for _, want := range []string{"dns.block_mode", "dns.block_ipv4", "dns.block_ipv6", "dns.allow_networks[1]", "dns.rate_limit", "dns.cache_entries", "dns.conditional.school.internal[0]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s: %v", want, err)
 		}
 	}
-	cfg.DNS = DNS{BlockMode: "nxdomain", BlockIPv4: "10.0.0.1", BlockIPv6: "fd00::1", AllowNetworks: []string{"10.0.0.0/8"},
+	cfg.DNS = DNS{BlockMode: "nxdomain", BlockIPv4: "10.0.0.1", BlockIPv6: "fd00::1", AllowNetworks: []string{"10.0.0.0/8"}, CacheEntries: 500_000,
 		Conditional: map[string][]string{"school.internal": {"10.0.0.5:53"}}}
 	if err := cfg.Validate(); err != nil {
 		t.Error(err)

@@ -99,42 +99,62 @@ func (sh *cacheShard) entryAt(p uint32) entry {
 }
 
 // put stores the entry rec (copied) under h, in place of any before it.
+// When the shard has no chunk number left, the old entry goes and rec is
+// not stored.
 func (sh *cacheShard) put(h uint64, rec entry) {
 	if p, ok := sh.index[h]; ok {
 		sh.remove(h, p)
 	}
-	sh.index[h] = sh.add(rec)
+	if p, ok := sh.add(rec); ok {
+		sh.index[h] = p
+	}
 }
 
-// add copies rec into a chunk and returns its place.
-func (sh *cacheShard) add(rec entry) uint32 {
+// add copies rec into a chunk and returns its place, or false when a new
+// chunk is needed and the shard has no number left for one.
+func (sh *cacheShard) add(rec entry) (uint32, bool) {
 	n := len(rec)
 	if n > chunkSize/4 {
-		ci := sh.newChunk(n)
+		ci, ok := sh.newChunk(n)
+		if !ok {
+			return 0, false
+		}
 		sh.chunks[ci].buf = append(sh.chunks[ci].buf, rec...)
-		return place(ci, 0)
+		return place(ci, 0), true
 	}
 	if sh.tail < 0 || len(sh.chunks[sh.tail].buf)+n > chunkSize {
-		sh.tail = sh.newChunk(chunkSize)
+		ci, ok := sh.newChunk(chunkSize)
+		if !ok {
+			return 0, false
+		}
+		sh.tail = ci
 	}
 	c := &sh.chunks[sh.tail]
 	off := len(c.buf)
 	c.buf = append(c.buf, rec...)
-	return place(sh.tail, off)
+	return place(sh.tail, off), true
 }
 
+// maxChunks is how many chunks a shard may have: a place has 16 bits for
+// the chunk's number. (Only a cache of millions of large answers would
+// come near it.)
+const maxChunks = 1 << 16
+
 // newChunk makes an empty chunk with room for size bytes and returns its
-// number.
-func (sh *cacheShard) newChunk(size int) int {
+// number, or false if the shard has none left.
+func (sh *cacheShard) newChunk(size int) (int, bool) {
 	c := cacheChunk{buf: make([]byte, 0, size)}
 	if n := len(sh.free); n > 0 {
 		ci := int(sh.free[n-1])
 		sh.free = sh.free[:n-1]
 		sh.chunks[ci] = c
-		return ci
+		return ci, true
+	}
+	if len(sh.chunks) == maxChunks {
+		return 0, false
 	}
 	sh.chunks = append(sh.chunks, c)
-	return len(sh.chunks) - 1
+	return len(sh.chunks) - 1, true
 }
 
 // remove deletes the entry at p, stored under h, and compacts its chunk
@@ -162,8 +182,10 @@ func (sh *cacheShard) compact(ci int, now int64) {
 		if p, ok := sh.index[h]; ok && p == place(ci, off) {
 			if now != 0 && now >= e.expires() {
 				delete(sh.index, h)
+			} else if np, ok := sh.add(e[:n]); ok {
+				sh.index[h] = np
 			} else {
-				sh.index[h] = sh.add(e[:n])
+				delete(sh.index, h)
 			}
 		}
 		off += n
