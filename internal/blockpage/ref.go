@@ -69,7 +69,7 @@ func ParseRef(s string) (string, error) {
 		case 'O':
 			c = '0'
 		}
-		if c > 127 || strings.IndexRune(refAlphabet, c) < 0 {
+		if c > 127 || !strings.ContainsRune(refAlphabet, c) {
 			return "", fmt.Errorf("%w: %q has a character that is not used in references", ErrBadRef, truncate(s, 40))
 		}
 		b.WriteRune(c)

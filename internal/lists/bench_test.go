@@ -61,7 +61,6 @@ func reportMatcher(b *testing.B, m *lists.Matcher, before uint64) {
 func BenchmarkLoadUT1(b *testing.B) {
 	dir := sharedUT1(b)
 	b.ReportAllocs()
-	var m *lists.Matcher
 	var ls []*lists.List
 	for b.Loop() {
 		cats, err := lists.ReadUT1(os.DirFS(dir), dir)
@@ -69,18 +68,16 @@ func BenchmarkLoadUT1(b *testing.B) {
 			b.Fatal(err)
 		}
 		ls = toLists(b, cats)
-		m, err = lists.Compile(ls)
-		if err != nil {
+		if _, err = lists.Compile(ls); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	ls = nil
-	m = nil
 	before := heapInUse()
 	cats, _ := lists.ReadUT1(os.DirFS(dir), dir)
 	ls = toLists(b, cats)
-	m, _ = lists.Compile(ls)
+	m, _ := lists.Compile(ls)
 	ls, cats = nil, nil
 	reportMatcher(b, m, before)
 }

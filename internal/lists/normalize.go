@@ -39,9 +39,7 @@ func NormalizeHost(h string) (string, error) {
 	h = strings.TrimSpace(h)
 	h = strings.TrimPrefix(h, "*.")
 	h = strings.TrimPrefix(h, ".")
-	if strings.HasSuffix(h, ".") {
-		h = h[:len(h)-1]
-	}
+	h = strings.TrimSuffix(h, ".")
 	if h == "" {
 		return "", ErrEmptyHost
 	}
@@ -258,8 +256,8 @@ func NormalizeURL(raw string) (URLKey, error) {
 	}
 	if i := strings.Index(s, "://"); i >= 0 && i < 12 && isScheme(s[:i]) {
 		s = s[i+3:]
-	} else if strings.HasPrefix(s, "//") {
-		s = s[2:]
+	} else {
+		s = strings.TrimPrefix(s, "//")
 	}
 	if i := strings.IndexByte(s, '#'); i >= 0 {
 		s = s[:i]

@@ -391,13 +391,13 @@ func (c *Collector) hashLine(line []byte) error {
 	return nil
 }
 
-// DetectFormat guesses the format of a list file from its first entry
-// lines: hosts lines start with an IP address, Adblock rules with "||" or
-// "!", hash lists hold 64 hex digits; anything else is plain.
+// DetectFormat guesses the format of a list file from its first line
+// that is not blank or a comment: hosts lines start with an IP address,
+// Adblock rules with "||", "!" or "[", hash lists hold 64 hex digits;
+// anything else is plain.
 func DetectFormat(head []byte) Format {
 	sc := bufio.NewScanner(bytes.NewReader(head))
-	seen := 0
-	for sc.Scan() && seen < 50 {
+	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 		if len(line) == 0 {
@@ -409,7 +409,6 @@ func DetectFormat(head []byte) Format {
 		case line[0] == '#':
 			continue
 		}
-		seen++
 		f := strings.Fields(string(line))
 		if len(f) >= 2 {
 			if _, err := netip.ParseAddr(f[0]); err == nil {

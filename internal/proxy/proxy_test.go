@@ -268,7 +268,6 @@ type prefixConn struct {
 	net.Conn
 	prefix []byte
 	readOK bool
-	br     []byte
 }
 
 func (c *prefixConn) Write(p []byte) (int, error) {

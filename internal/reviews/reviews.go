@@ -233,8 +233,8 @@ func HostOf(addr string) string {
 	s := strings.TrimSpace(addr)
 	if i := strings.Index(s, "://"); i >= 0 {
 		s = s[i+3:]
-	} else if strings.HasPrefix(s, "//") {
-		s = s[2:]
+	} else {
+		s = strings.TrimPrefix(s, "//")
 	}
 	if i := strings.IndexAny(s, "/?#\\"); i >= 0 {
 		s = s[:i]

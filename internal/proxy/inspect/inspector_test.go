@@ -335,7 +335,7 @@ func TestServeTLS(t *testing.T) {
 
 			// YouTube: Restricted Mode header, search captured.
 			resp, body = get(t, c, "https://www.youtube.com/results?search_query=volcanoes", YouTubeRestrictHeader, "Off")
-			if got := decodeEcho(t, body); got.YouTube != "Strict" {
+			if got := decodeEcho(t, body); resp.StatusCode != 200 || got.YouTube != "Strict" {
 				t.Errorf("youtube: %+v", got)
 			}
 			if ev = e.event(t); ev.SearchTerm != "volcanoes" {
