@@ -19,8 +19,8 @@ import (
 // allocated a good deal and then almost nothing for a few seconds, the
 // burst is over: a release collects twice (so that the buffers idle in
 // sync.Pools go too) and hands every free page back, so that resident
-// memory falls back to what is live. It costs two collections, once per burst, while the process
-// has nothing else to do.
+// memory falls back to what is live. It costs two collections, once per
+// burst, while the process has nothing else to do.
 const (
 	// releaseTick is how often the allocation counter is read.
 	releaseTick = time.Second
