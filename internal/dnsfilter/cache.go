@@ -65,6 +65,8 @@ type cacheShard struct {
 	// the chunk being filled, or -1.
 	free []uint16
 	tail int
+	// maxChunks is maxChunks (smaller in tests).
+	maxChunks int
 }
 
 // cacheChunk is a run of entries.
@@ -150,7 +152,7 @@ func (sh *cacheShard) newChunk(size int) (int, bool) {
 		sh.chunks[ci] = c
 		return ci, true
 	}
-	if len(sh.chunks) == maxChunks {
+	if len(sh.chunks) >= sh.maxChunks {
 		return 0, false
 	}
 	sh.chunks = append(sh.chunks, c)
@@ -283,7 +285,7 @@ func newCache(entries int, now func() time.Time) *cache {
 	c := &cache{now: now, seed: maphash.MakeSeed(), perMax: entries/cacheShards + 1}
 	c.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	for i := range c.shards {
-		c.shards[i] = cacheShard{index: map[uint64]uint32{}, tail: -1}
+		c.shards[i] = cacheShard{index: map[uint64]uint32{}, tail: -1, maxChunks: maxChunks}
 	}
 	return c
 }

@@ -316,3 +316,34 @@ func TestCacheCNAMETargets(t *testing.T) {
 		t.Errorf("fast %v, %d bytes of TTL offsets", e.fast(), len(e.ttlOffsets()))
 	}
 }
+
+// TestCacheOutOfChunks: a shard with no chunk number left declines to
+// store, and what it holds is still served right.
+func TestCacheOutOfChunks(t *testing.T) {
+	c := newCache(100_000, time.Now)
+	for i := range c.shards {
+		c.shards[i].maxChunks = 2
+	}
+	stored := map[string]byte{}
+	for i := 0; i < 20_000; i++ {
+		name := fmt.Sprintf("host-%d.example.org", i)
+		c.store(cacheKey{name: name, qtype: dns.TypeA}, cachedA(name, byte(i), 300), time.Now())
+		stored[name] = byte(i)
+	}
+	hits := 0
+	for name, addr := range stored {
+		e, _ := c.lookup(cacheKey{name: name, qtype: dns.TypeA}, time.Now(), netip.Addr{}, "udp", nil)
+		if e == nil {
+			continue
+		}
+		hits++
+		m, err := roundTrip(e)
+		if err != nil || m.Answer[0].(*dns.A).A[3] != addr {
+			t.Fatalf("%s: answered %v (%v), want 192.0.2.%d", name, m, err, addr)
+		}
+	}
+	held, entries := c.chunkBytes()
+	if hits == 0 || hits != entries || held > cacheShards*2*chunkSize {
+		t.Errorf("%d hits, %d entries, %d bytes held in chunks", hits, entries, held)
+	}
+}
